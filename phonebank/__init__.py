@@ -1,0 +1,105 @@
+"""phonebank: a browser-based volunteer phone bank.
+
+``create_app`` wires the application from small named steps and does nothing else: no queries
+and no network at start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from phonebank.config import REPO_ROOT, load_config
+
+ASYNC_MODE = "gevent"
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the Flask app; ``config`` overrides settings read from the environment."""
+    app = Flask(
+        __name__,
+        template_folder=str(REPO_ROOT / "templates"),
+        static_folder=str(REPO_ROOT / "static"),
+        static_url_path="/static",
+        instance_path=str(REPO_ROOT / "instance"),
+    )
+    app.config.update(load_config(config))
+    configure_logging(app)
+    apply_proxy_fix(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_socket_handlers(app)
+    register_error_handlers(app)
+    register_template_helpers(app)
+    register_cli(app)
+    return app
+
+
+def configure_logging(app: Flask) -> None:
+    level = getattr(logging, str(app.config["LOG_LEVEL"]).upper(), logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app.logger.setLevel(level)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+def apply_proxy_fix(app: Flask) -> None:
+    """Trust X-Forwarded-* from N proxies so URLs (and Twilio signatures) match what was signed."""
+    hops = int(app.config["BEHIND_PROXY"])
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+
+
+def register_extensions(app: Flask) -> None:
+    from phonebank import realtime
+    from phonebank.extensions import csrf, db, login_manager, migrate, socketio
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(REPO_ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    socketio.init_app(
+        app,
+        async_mode=ASYNC_MODE,
+        message_queue=app.config["REDIS_URL"],
+        channel=app.config["SOCKETIO_CHANNEL"],
+        cors_allowed_origins=realtime.allowed_origins(app),
+        manage_session=False,
+        logger=False,
+        engineio_logger=False,
+    )
+
+
+def register_blueprints(app: Flask) -> None:
+    from phonebank.auth.routes import bp as auth_bp
+    from phonebank.home.routes import bp as home_bp
+    from phonebank.team.routes import bp as team_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(home_bp)
+    app.register_blueprint(team_bp)
+
+
+def register_socket_handlers(app: Flask) -> None:
+    from phonebank.auth import events  # noqa: F401  (registers connect/disconnect handlers)
+
+
+def register_error_handlers(app: Flask) -> None:
+    from phonebank.errors import init_app
+
+    init_app(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from phonebank.models import Role
+
+    @app.context_processor
+    def inject_roles() -> dict:
+        return {"Role": Role}
+
+
+def register_cli(app: Flask) -> None:
+    from phonebank.cli import init_app
+
+    init_app(app)

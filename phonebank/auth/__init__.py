@@ -1,0 +1,1 @@
+"""Logging in and out, invite sign-up, roles, and authenticating sockets."""

@@ -1,0 +1,35 @@
+"""Socket.IO connect and disconnect: who may open a socket, and which rooms it starts in.
+
+Sent by every page's script on load. Anonymous handshakes are refused; cross-origin ones are
+refused earlier by python-engineio (see ``realtime.allowed_origins``).
+"""
+
+from __future__ import annotations
+
+from flask import request
+from flask_login import current_user
+from flask_socketio import ConnectionRefusedError, join_room
+from sqlalchemy import delete
+
+from phonebank import realtime
+from phonebank.extensions import db, socketio
+from phonebank.models import SocketConnection
+
+
+@socketio.on("connect")
+def on_connect(auth=None):
+    """A browser opens its socket; it joins its user and login rooms, or is refused."""
+    if not current_user.is_authenticated:
+        raise ConnectionRefusedError("Sign in first.")
+    login = current_user.current_login
+    db.session.add(SocketConnection(sid=request.sid, login_session_id=login.id, user_id=login.user_id))
+    db.session.commit()
+    join_room(realtime.user_room(current_user.id))
+    join_room(realtime.login_room(login.id))
+    return True
+
+
+@socketio.on("disconnect")
+def on_disconnect(reason=None):
+    db.session.execute(delete(SocketConnection).where(SocketConnection.sid == request.sid))
+    db.session.commit()

@@ -1,0 +1,174 @@
+"""Configuration read from ``PHONEBANK_*`` environment variables and an optional ``.env`` file.
+
+Every setting is documented in ``.env.example``. ``create_app`` picks the class named by
+``PHONEBANK_ENV`` (``production`` when unset, so a forgotten setting fails closed).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Settings are read when this module is imported, so the optional .env file is loaded first.
+# Real environment variables win over the file.
+load_dotenv(REPO_ROOT / ".env", override=False)
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or malformed."""
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """Read ``PHONEBANK_<name>``; empty strings count as unset."""
+    value = os.environ.get(f"PHONEBANK_{name}", "")
+    return value if value != "" else default
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = env(name)
+    if value is None:
+        return default
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"PHONEBANK_{name} must be true or false, not {value!r}")
+
+
+def env_int(name: str, default: int) -> int:
+    value = env(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"PHONEBANK_{name} must be a whole number, not {value!r}") from None
+
+
+def normalize_database_url(url: str) -> str:
+    """Use the psycopg 3 driver for PostgreSQL URLs (it cooperates with gevent)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Config:
+    """Settings shared by every environment."""
+
+    ENV_NAME = "base"
+    SECRET_KEY: str | None = env("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI: str | None = None
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    REDIS_URL: str | None = env("REDIS_URL")
+    SOCKETIO_CHANNEL = env("SOCKETIO_CHANNEL", "phonebank")
+    BEHIND_PROXY = env_int("BEHIND_PROXY", 0)
+    ALLOWED_ORIGINS = [o.strip() for o in (env("ALLOWED_ORIGINS") or "").split(",") if o.strip()]
+
+    SESSION_PROTECTION = "strong"
+    SESSION_COOKIE_NAME = "phonebank_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    REMEMBER_COOKIE_HTTPONLY = True
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=env_int("SESSION_HOURS", 12))
+    WTF_CSRF_TIME_LIMIT = None  # tied to the session instead, so long calling shifts never expire
+
+    LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5)
+    LOGIN_MAX_FAILURES_PER_IP = env_int("LOGIN_MAX_FAILURES_PER_IP", 30)
+    LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15)
+    DEFAULT_REGION = (env("DEFAULT_REGION", "US") or "US").upper()
+    INVITE_DEFAULT_DAYS = env_int("INVITE_DEFAULT_DAYS", 14)
+    LOG_LEVEL = env("LOG_LEVEL", "INFO")
+
+    @classmethod
+    def database_url(cls) -> str | None:
+        url = env("DATABASE_URL") or os.environ.get("DATABASE_URL") or None
+        return normalize_database_url(url) if url else None
+
+    @classmethod
+    def validate(cls, config: dict) -> None:
+        """Refuse to start with settings that cannot work."""
+        if not config.get("SQLALCHEMY_DATABASE_URI"):
+            raise ConfigError("Set PHONEBANK_DATABASE_URL (or DATABASE_URL) to the database URL.")
+
+
+def engine_options(url: str) -> dict:
+    """Pool settings: PostgreSQL gets a pool sized for a gevent process; SQLite waits on locks."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {
+        "pool_size": env_int("DB_POOL_SIZE", 20),
+        "max_overflow": env_int("DB_MAX_OVERFLOW", 10),
+        "pool_pre_ping": True,
+        "pool_recycle": 1800,
+    }
+
+
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+
+    @classmethod
+    def validate(cls, config: dict) -> None:
+        missing = []
+        if not config.get("SECRET_KEY"):
+            missing.append("PHONEBANK_SECRET_KEY")
+        if not config.get("SQLALCHEMY_DATABASE_URI"):
+            missing.append("PHONEBANK_DATABASE_URL (or DATABASE_URL)")
+        if missing:
+            raise ConfigError(
+                "phonebank will not start in production without " + " and ".join(missing) + "."
+            )
+        if len(config["SECRET_KEY"]) < 32:
+            raise ConfigError("PHONEBANK_SECRET_KEY must be at least 32 characters long.")
+
+
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+    SECRET_KEY = Config.SECRET_KEY or "development-only-secret-key-do-not-deploy"
+    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+    @classmethod
+    def database_url(cls) -> str:
+        return Config.database_url() or f"sqlite:///{REPO_ROOT / 'instance' / 'phonebank.db'}"
+
+
+class TestingConfig(DevelopmentConfig):
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-secret-key-testing-secret-key"
+    LOGIN_MAX_FAILURES = 5
+
+
+CONFIGS = {
+    "production": ProductionConfig,
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+}
+
+
+def load_config(overrides: dict | None = None) -> dict:
+    """Build the settings dict for ``create_app``: class defaults, environment, then overrides."""
+    overrides = dict(overrides or {})
+    name = overrides.pop("ENV_NAME", None) or env("ENV", "production")
+    if name not in CONFIGS:
+        raise ConfigError(f"PHONEBANK_ENV must be one of {', '.join(CONFIGS)}, not {name!r}")
+    cls = CONFIGS[name]
+    settings = {key: getattr(cls, key) for key in dir(cls) if key.isupper()}
+    settings["SQLALCHEMY_DATABASE_URI"] = cls.database_url()
+    settings.update(overrides)
+    url = settings["SQLALCHEMY_DATABASE_URI"]
+    if url:
+        settings["SQLALCHEMY_DATABASE_URI"] = url = normalize_database_url(url)
+        settings["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **engine_options(url),
+            **settings.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+        }
+    cls.validate(settings)
+    return settings

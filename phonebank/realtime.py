@@ -1,0 +1,81 @@
+"""The one place that emits Socket.IO events.
+
+``publish`` queues an event on the database session; it is emitted only after that session
+commits and dropped if it rolls back, so no client ever hears of a change that did not happen.
+Rooms are named ``user:<id>``, ``login:<id>``, ``campaign:<id>`` (see docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from phonebank.extensions import db, socketio
+
+log = logging.getLogger(__name__)
+
+PENDING_KEY = "phonebank.pending_events"
+
+
+def user_room(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+def login_room(login_session_id: int) -> str:
+    return f"login:{login_session_id}"
+
+
+def campaign_room(campaign_id: int) -> str:
+    return f"campaign:{campaign_id}"
+
+
+def publish(event_name: str, payload: dict[str, Any], room: str, session: Session | None = None):
+    """Emit ``event_name`` to ``room`` once the current transaction commits."""
+    session = session or db.session()
+    session.info.setdefault(PENDING_KEY, []).append(("emit", event_name, payload, room))
+
+
+def disconnect_after_commit(sids: list[str], session: Session | None = None) -> None:
+    """Disconnect these Socket.IO clients (in any web process) once the transaction commits."""
+    session = session or db.session()
+    pending = session.info.setdefault(PENDING_KEY, [])
+    pending.extend(("disconnect", sid, None, None) for sid in sids)
+
+
+@event.listens_for(Session, "after_commit")
+def _flush_pending(session: Session) -> None:
+    pending = session.info.pop(PENDING_KEY, None)
+    for kind, name, payload, room in pending or ():
+        try:
+            if kind == "emit":
+                socketio.emit(name, payload, to=room)
+            else:
+                socketio.server.disconnect(name, namespace="/")
+        except Exception:  # a realtime failure must never undo a committed change
+            log.exception("could not deliver %s %s", kind, name)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(PENDING_KEY, None)
+
+
+def allowed_origins(app: Flask):
+    """Socket.IO accepts same-origin handshakes only, plus any PHONEBANK_ALLOWED_ORIGINS."""
+    extra = app.config["ALLOWED_ORIGINS"]
+    if not extra:
+        return None  # python-engineio's default: the request's own scheme and host
+    extra_set = {o.rstrip("/") for o in extra}
+
+    def check(origin: str | None, environ: dict) -> bool:
+        if origin is None:
+            return True
+        scheme = environ.get("wsgi.url_scheme", "http")
+        host = environ.get("HTTP_HOST", "")
+        return origin == f"{scheme}://{host}" or origin.rstrip("/") in extra_set
+
+    return check

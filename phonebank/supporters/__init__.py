@@ -1,0 +1,1 @@
+"""The shared supporter store. Other modules import ``phonebank.supporters.services``."""

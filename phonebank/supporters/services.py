@@ -1,0 +1,574 @@
+"""The shared supporter store's service API: the only code that writes people.
+
+Calling, events, email and list imports all go through these functions, so flags such as
+do-not-call take effect for every module at once. Each function changes the session and flushes;
+the caller commits once. See docs/supporter-store.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import phonenumbers
+from sqlalchemy import exists, select
+from sqlalchemy.orm import selectinload
+
+from phonebank.extensions import db
+from phonebank.models import (
+    Activity,
+    Address,
+    Attendance,
+    CustomField,
+    DoNotCallNumber,
+    Email,
+    EmailStatus,
+    Event,
+    ExternalId,
+    Person,
+    PersonTag,
+    Phone,
+    PhoneStatus,
+    PhoneType,
+    RsvpStatus,
+    Tag,
+    User,
+    utcnow,
+)
+
+
+class SupporterError(ValueError):
+    """Input the store refuses; the message says why."""
+
+
+PERSON_FLAGS = ("do_not_call", "do_not_email", "deceased", "moved")
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def get_person(person_id: int, follow_merges: bool = True) -> Person | None:
+    """The person with this id, or the person they were merged into."""
+    person = db.session.get(Person, person_id)
+    seen = set()
+    while follow_merges and person is not None and person.merged_into_id is not None:
+        if person.id in seen:
+            raise SupporterError(f"merge loop at person {person.id}")
+        seen.add(person.id)
+        person = db.session.get(Person, person.merged_into_id)
+    return person
+
+
+def find_person_by_external_id(system: str, value: str) -> Person | None:
+    row = db.session.scalar(
+        select(ExternalId).where(ExternalId.system == system, ExternalId.value == str(value))
+    )
+    return get_person(row.person_id) if row else None
+
+
+def find_people_by_phone(number: str) -> list[Person]:
+    """People holding this E.164 number (merged people resolved, no repeats)."""
+    ids = db.session.scalars(select(Phone.person_id).where(Phone.number == number))
+    return _unique_people(ids)
+
+
+def find_people_by_email(address: str) -> list[Person]:
+    ids = db.session.scalars(select(Email.person_id).where(Email.address == address.lower()))
+    return _unique_people(ids)
+
+
+def _unique_people(ids: Iterable[int]) -> list[Person]:
+    people: dict[int, Person] = {}
+    for person_id in ids:
+        person = get_person(person_id)
+        if person is not None:
+            people.setdefault(person.id, person)
+    return list(people.values())
+
+
+def history(person: Person, limit: int = 50) -> list[Activity]:
+    """Newest first, including activities recorded on people merged into this one."""
+    merged = select(Person.id).where(Person.merged_into_id == person.id)
+    return list(
+        db.session.scalars(
+            select(Activity)
+            .where((Activity.person_id == person.id) | Activity.person_id.in_(merged))
+            .order_by(Activity.occurred_at.desc(), Activity.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def load_profile(person_id: int) -> Person | None:
+    """A person with phones, emails, addresses, tags and custom fields loaded in one go."""
+    return db.session.scalar(
+        select(Person)
+        .where(Person.id == person_id)
+        .options(
+            selectinload(Person.phones),
+            selectinload(Person.emails),
+            selectinload(Person.addresses),
+            selectinload(Person.tags),
+            selectinload(Person.external_ids),
+            selectinload(Person.custom_fields),
+        )
+    )
+
+
+def is_number_on_do_not_call(number: str) -> bool:
+    return db.session.scalar(select(exists().where(DoNotCallNumber.number == number)))
+
+
+def can_call(person: Person, phone: Phone) -> bool:
+    """The store's own check: person flags, phone status and the do-not-call list."""
+    return (
+        person.callable
+        and phone.person_id == person.id
+        and phone.status == PhoneStatus.OK
+        and not is_number_on_do_not_call(phone.number)
+    )
+
+
+# --- normalising ---------------------------------------------------------------------------
+
+
+def normalize_phone(raw: str, default_region: str = "US") -> str:
+    """E.164 form of a phone number, or SupporterError saying why it is unusable."""
+    text = (raw or "").strip()
+    if not text:
+        raise SupporterError("no number given")
+    try:
+        parsed = phonenumbers.parse(text, default_region.upper())
+    except phonenumbers.NumberParseException as exc:
+        raise SupporterError(f"not a phone number ({exc.args[0] if exc.args else exc})") from None
+    if not phonenumbers.is_possible_number(parsed):
+        raise SupporterError("wrong number of digits")
+    if not phonenumbers.is_valid_number(parsed):
+        raise SupporterError("not a valid number in its region")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_time_zones(number: str) -> list[str]:
+    """Candidate IANA zones for an E.164 number (several where the area spans zones)."""
+    from phonenumbers import timezone as pn_timezone
+
+    zones = pn_timezone.time_zones_for_number(phonenumbers.parse(number))
+    return sorted(z for z in zones if z != "Etc/Unknown")
+
+
+def normalize_email(address: str) -> str:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(address.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise SupporterError(str(exc)) from None
+
+
+# --- writing people ------------------------------------------------------------------------
+
+
+def create_person(first_name: str = "", last_name: str = "", **flags: bool) -> Person:
+    unknown = set(flags) - set(PERSON_FLAGS)
+    if unknown:
+        raise SupporterError(f"unknown person flag(s): {', '.join(sorted(unknown))}")
+    person = Person(first_name=first_name.strip()[:100], last_name=last_name.strip()[:100])
+    for name, value in flags.items():
+        setattr(person, name, bool(value))
+    db.session.add(person)
+    db.session.flush()
+    return person
+
+
+def find_or_create_person(
+    first_name: str = "",
+    last_name: str = "",
+    email: str | None = None,
+    phone: str | None = None,
+    external_id: tuple[str, str] | None = None,
+    source: str = "",
+    default_region: str = "US",
+) -> Person:
+    """Match by external id, then phone, then email with name; create when nothing matches.
+
+    The identifiers given are added to the person found or created.
+    """
+    number = normalize_phone(phone, default_region) if phone else None
+    address = normalize_email(email) if email else None
+    person = None
+    if external_id:
+        person = find_person_by_external_id(*external_id)
+    if person is None and number:
+        candidates = find_people_by_phone(number)
+        person = _same_name(candidates, first_name, last_name) or (
+            candidates[0] if len(candidates) == 1 and not first_name else None
+        )
+    if person is None and address:
+        person = _same_name(find_people_by_email(address), first_name, last_name)
+    if person is None:
+        person = create_person(first_name, last_name)
+    if external_id:
+        add_external_id(person, *external_id)
+    if number:
+        add_phone(person, number, source=source)
+    if address:
+        add_email(person, address, source=source)
+    return person
+
+
+def _same_name(people: list[Person], first_name: str, last_name: str) -> Person | None:
+    first, last = first_name.strip().casefold(), last_name.strip().casefold()
+    for person in people:
+        if person.first_name.casefold() == first and person.last_name.casefold() == last:
+            return person
+    return None
+
+
+def update_person(person: Person, **fields: Any) -> Person:
+    """Change names and flags. Clearing do_not_call is refused: opt-outs are never lost."""
+    allowed = {"first_name", "last_name", *PERSON_FLAGS}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise SupporterError(f"cannot set {', '.join(sorted(unknown))} on a person")
+    if person.do_not_call and fields.get("do_not_call") is False:
+        raise SupporterError("a do-not-call request cannot be withdrawn by another module")
+    for name, value in fields.items():
+        setattr(person, name, value)
+    db.session.flush()
+    return person
+
+
+def set_person_flags(
+    person: Person,
+    *,
+    actor: User | None = None,
+    module: str,
+    reason: str = "",
+    campaign_id: int | None = None,
+    **flags: bool,
+) -> list[str]:
+    """Raise person-level flags (do_not_call, deceased, ...) and record who did it and why."""
+    unknown = set(flags) - set(PERSON_FLAGS)
+    if unknown:
+        raise SupporterError(f"unknown person flag(s): {', '.join(sorted(unknown))}")
+    changed = [name for name, value in flags.items() if value and not getattr(person, name)]
+    for name in changed:
+        setattr(person, name, True)
+    if changed:
+        record_activity(
+            person,
+            kind="flag",
+            module=module,
+            actor=actor,
+            campaign_id=campaign_id,
+            payload={"flags": changed, "reason": reason},
+        )
+    db.session.flush()
+    return changed
+
+
+def add_external_id(person: Person, system: str, value: str) -> ExternalId:
+    system, value = system.strip().lower(), str(value).strip()
+    if not system or not value:
+        raise SupporterError("an external id needs a system and a value")
+    row = db.session.scalar(
+        select(ExternalId).where(ExternalId.system == system, ExternalId.value == value)
+    )
+    if row is not None:
+        if get_person(row.person_id).id != person.id:
+            raise SupporterError(f"{system} id {value} already belongs to person {row.person_id}")
+        return row
+    row = ExternalId(person=person, system=system, value=value)
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def add_phone(
+    person: Person,
+    number: str,
+    type: PhoneType = PhoneType.UNKNOWN,
+    source: str = "",
+    time_zones: list[str] | None = None,
+) -> Phone:
+    """Add an E.164 number to a person, or return (and refine the type of) the one they have."""
+    if not number.startswith("+"):
+        raise SupporterError("phones are stored in E.164 form; call normalize_phone first")
+    phone = db.session.scalar(
+        select(Phone).where(Phone.person_id == person.id, Phone.number == number)
+    )
+    if phone is None:
+        zones = time_zones if time_zones is not None else phone_time_zones(number)
+        phone = Phone(
+            person=person,
+            number=number,
+            type=PhoneType(type),
+            source=source,
+            time_zones=" ".join(zones),
+        )
+        db.session.add(phone)
+    elif phone.type == PhoneType.UNKNOWN and type != PhoneType.UNKNOWN:
+        phone.type = PhoneType(type)
+    db.session.flush()
+    return phone
+
+
+def mark_phone_bad(
+    phone: Phone, reason: str, *, actor: User | None = None, module: str, campaign_id=None
+) -> None:
+    """Mark one person's phone bad (wrong number, disconnected, fax); other phones stay."""
+    if phone.status != PhoneStatus.BAD or phone.status_reason != reason:
+        phone.status = PhoneStatus.BAD
+        phone.status_reason = reason
+        record_activity(
+            phone.person,
+            kind="phone_status",
+            module=module,
+            actor=actor,
+            campaign_id=campaign_id,
+            payload={"phone_id": phone.id, "status": "bad", "reason": reason},
+        )
+    db.session.flush()
+
+
+def add_to_do_not_call(number: str, reason: str = "", source: str = "") -> DoNotCallNumber:
+    """Put a number on the internal do-not-call list (idempotent; never removed by modules)."""
+    row = db.session.get(DoNotCallNumber, number)
+    if row is None:
+        row = DoNotCallNumber(number=number, reason=reason, source=source)
+        db.session.add(row)
+        db.session.flush()
+    return row
+
+
+def add_email(
+    person: Person,
+    address: str,
+    status: EmailStatus = EmailStatus.SUBSCRIBED,
+    source: str = "",
+) -> Email:
+    address = normalize_email(address)
+    email = db.session.scalar(
+        select(Email).where(Email.person_id == person.id, Email.address == address)
+    )
+    if email is None:
+        email = Email(person=person, address=address, status=EmailStatus(status), source=source)
+        db.session.add(email)
+        db.session.flush()
+    return email
+
+
+def set_email_status(email: Email, status: EmailStatus, *, module: str, reason: str = "") -> None:
+    """Unsubscribes and bounces are recorded in the person's history."""
+    status = EmailStatus(status)
+    if email.status != status:
+        email.status = status
+        record_activity(
+            email.person,
+            kind="email_status",
+            module=module,
+            payload={"email_id": email.id, "status": status.value, "reason": reason},
+        )
+    db.session.flush()
+
+
+def add_address(
+    person: Person,
+    *,
+    line1: str = "",
+    line2: str = "",
+    city: str = "",
+    region: str = "",
+    postcode: str = "",
+    country: str = "",
+    time_zone: str = "",
+    source: str = "",
+) -> Address:
+    """Add a postal address; it becomes the primary one. An identical address is reused."""
+    values = {
+        "line1": line1.strip(),
+        "line2": line2.strip(),
+        "city": city.strip(),
+        "region": region.strip(),
+        "postcode": postcode.strip().upper(),
+        "country": country.strip().upper()[:2],
+    }
+    for existing in person.addresses:
+        if all(getattr(existing, k) == v for k, v in values.items()):
+            if time_zone and not existing.time_zone:
+                existing.time_zone = time_zone
+            db.session.flush()
+            return existing
+    for existing in person.addresses:
+        existing.is_primary = False
+    address = Address(person=person, time_zone=time_zone, source=source, **values)
+    db.session.add(address)
+    db.session.flush()
+    return address
+
+
+def tag_person(person: Person, name: str, source: str = "") -> bool:
+    """Add a tag (created on first use). Returns False if the person already had it."""
+    name = name.strip()
+    if not name:
+        raise SupporterError("a tag needs a name")
+    tag = db.session.scalar(select(Tag).where(Tag.name == name))
+    if tag is None:
+        tag = Tag(name=name)
+        db.session.add(tag)
+        db.session.flush()
+    if db.session.get(PersonTag, (person.id, tag.id)) is not None:
+        return False
+    db.session.add(PersonTag(person_id=person.id, tag_id=tag.id, source=source))
+    db.session.flush()
+    db.session.expire(person, ["tags"])
+    return True
+
+
+def untag_person(person: Person, name: str) -> bool:
+    tag = db.session.scalar(select(Tag).where(Tag.name == name.strip()))
+    link = db.session.get(PersonTag, (person.id, tag.id)) if tag else None
+    if link is None:
+        return False
+    db.session.delete(link)
+    db.session.flush()
+    db.session.expire(person, ["tags"])
+    return True
+
+
+def set_custom_field(person: Person, name: str, value: str) -> CustomField:
+    name = name.strip()[:100]
+    if not name:
+        raise SupporterError("a custom field needs a name")
+    field = db.session.scalar(
+        select(CustomField).where(CustomField.person_id == person.id, CustomField.name == name)
+    )
+    if field is None:
+        field = CustomField(person=person, name=name, value=str(value))
+        db.session.add(field)
+    else:
+        field.value = str(value)
+    db.session.flush()
+    return field
+
+
+def record_activity(
+    person: Person,
+    *,
+    kind: str,
+    module: str,
+    actor: User | None = None,
+    campaign_id: int | None = None,
+    payload: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
+) -> Activity:
+    """Append one entry to the person's history (never updated or deleted afterwards)."""
+    activity = Activity(
+        person_id=person.id,
+        kind=kind,
+        module=module,
+        actor_user_id=actor.id if actor is not None else None,
+        campaign_id=campaign_id,
+        payload=payload or {},
+        occurred_at=occurred_at or utcnow(),
+    )
+    db.session.add(activity)
+    db.session.flush()
+    return activity
+
+
+def merge_people(survivor: Person, duplicate: Person, *, module: str) -> Person:
+    """Fold ``duplicate`` into ``survivor``: contact points and tags move, flags combine.
+
+    The duplicate row stays (``merged_into_id``) so its history and external ids still resolve.
+    """
+    if survivor.id == duplicate.id:
+        return survivor
+    if duplicate.merged_into_id is not None or survivor.merged_into_id is not None:
+        raise SupporterError("merge into the surviving record, not into an already merged one")
+    for phone in list(duplicate.phones):
+        add_phone(survivor, phone.number, phone.type, phone.source, phone.time_zones.split())
+    for email in list(duplicate.emails):
+        add_email(survivor, email.address, email.status, email.source)
+    for address in list(duplicate.addresses):
+        address.person = survivor
+    for ext in list(duplicate.external_ids):
+        ext.person = survivor
+    for tag in list(duplicate.tags):
+        tag_person(survivor, tag.name, source=f"merge:{duplicate.id}")
+    for field in list(duplicate.custom_fields):
+        if not any(f.name == field.name for f in survivor.custom_fields):
+            set_custom_field(survivor, field.name, field.value)
+    for name in PERSON_FLAGS:
+        if getattr(duplicate, name):
+            setattr(survivor, name, True)
+    duplicate.merged_into_id = survivor.id
+    record_activity(survivor, kind="merge", module=module, payload={"merged": duplicate.id})
+    db.session.flush()
+    return survivor
+
+
+# --- events and attendances ----------------------------------------------------------------
+
+
+def create_event(
+    title: str,
+    starts_at: datetime,
+    *,
+    ends_at: datetime | None = None,
+    place: str = "",
+    postcode: str = "",
+    time_zone: str = "",
+    capacity: int | None = None,
+) -> Event:
+    if not title.strip():
+        raise SupporterError("an event needs a title")
+    if ends_at is not None and ends_at < starts_at:
+        raise SupporterError("an event cannot end before it starts")
+    event = Event(
+        title=title.strip(),
+        starts_at=starts_at,
+        ends_at=ends_at,
+        place=place.strip(),
+        postcode=postcode.strip().upper(),
+        time_zone=time_zone,
+        capacity=capacity,
+    )
+    db.session.add(event)
+    db.session.flush()
+    return event
+
+
+def record_rsvp(
+    person: Person,
+    event: Event,
+    status: RsvpStatus,
+    *,
+    module: str,
+    actor: User | None = None,
+    campaign_id: int | None = None,
+) -> Attendance:
+    """Create or update a person's attendance at an event and note it in their history."""
+    status = RsvpStatus(status)
+    attendance = db.session.scalar(
+        select(Attendance).where(Attendance.event_id == event.id, Attendance.person_id == person.id)
+    )
+    if attendance is None:
+        attendance = Attendance(event=event, person_id=person.id, status=status, source=module)
+        db.session.add(attendance)
+    elif attendance.status != status:
+        attendance.status = status
+        attendance.source = module
+    else:
+        return attendance
+    record_activity(
+        person,
+        kind="rsvp",
+        module=module,
+        actor=actor,
+        campaign_id=campaign_id,
+        payload={"event_id": event.id, "event": event.title, "status": status.value},
+    )
+    db.session.flush()
+    return attendance

@@ -1,0 +1,1 @@
+"""Staff manage users and invite links."""
