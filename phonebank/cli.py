@@ -66,7 +66,10 @@ def init_app(app: Flask) -> None:
 @click.option("--email", prompt=True)
 @click.option("--name", prompt=True)
 @click.option(
-    "--role", type=click.Choice([r.value for r in Role]), default=Role.STAFF.value, show_default=True
+    "--role",
+    type=click.Choice([r.value for r in Role]),
+    default=Role.STAFF.value,
+    show_default=True,
 )
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 def create_user_command(email: str, name: str, role: str, password: str) -> None:

@@ -27,8 +27,7 @@ MESSAGES = {
 
 def wants_json() -> bool:
     return request.path.startswith("/api/") or (
-        request.accept_mimetypes.best_match(["application/json", "text/html"])
-        == "application/json"
+        request.accept_mimetypes.best_match(["application/json", "text/html"]) == "application/json"
     )
 
 
@@ -36,7 +35,9 @@ def render_error(code: int, detail: str | None = None):
     title, message = MESSAGES.get(code, (f"Error {code}", ""))
     if wants_json():
         return jsonify(error=title, detail=detail or message), code
-    return render_template("errors/error.html", code=code, title=title, message=detail or message), code
+    return render_template(
+        "errors/error.html", code=code, title=title, message=detail or message
+    ), code
 
 
 def init_app(app: Flask) -> None:

@@ -48,15 +48,25 @@ def disconnect_after_commit(sids: list[str], session: Session | None = None) -> 
 
 @event.listens_for(Session, "after_commit")
 def _flush_pending(session: Session) -> None:
-    pending = session.info.pop(PENDING_KEY, None)
-    for kind, name, payload, room in pending or ():
-        try:
-            if kind == "emit":
+    pending = session.info.pop(PENDING_KEY, None) or ()
+    sids = [name for kind, name, _, _ in pending if kind == "disconnect"]
+    for kind, name, payload, room in pending:
+        if kind == "emit":
+            try:
                 socketio.emit(name, payload, to=room)
-            else:
-                socketio.server.disconnect(name, namespace="/")
-        except Exception:  # a realtime failure must never undo a committed change
-            log.exception("could not deliver %s %s", kind, name)
+            except Exception:  # a realtime failure must never undo a committed change
+                log.exception("could not emit %s to %s", name, room)
+    if sids:
+        # The disconnect handlers use the database, so they run outside this commit.
+        socketio.start_background_task(_disconnect, sids)
+
+
+def _disconnect(sids: list[str]) -> None:
+    for sid in sids:
+        try:
+            socketio.server.disconnect(sid, namespace="/")
+        except Exception:
+            log.exception("could not disconnect socket %s", sid)
 
 
 @event.listens_for(Session, "after_rollback")

@@ -125,9 +125,19 @@ def _database(request, tmp_path, backend: str):
 
 
 def make_app(url: str, **overrides):
+    from flask import g
+
     from phonebank import create_app
 
-    return create_app({"ENV_NAME": "testing", "SQLALCHEMY_DATABASE_URI": url, **overrides})
+    app = create_app({"ENV_NAME": "testing", "SQLALCHEMY_DATABASE_URI": url, **overrides})
+
+    @app.teardown_request
+    def forget_user(exc):
+        # Tests keep one app context open across requests (so they can use db.session);
+        # Flask-Login caches the user on g, which would leak between test clients.
+        g.pop("_login_user", None)
+
+    return app
 
 
 @pytest.fixture
@@ -214,6 +224,8 @@ class LiveServer:
             **env,
         }
         self.process: subprocess.Popen | None = None
+        # Log lines a test provokes on purpose (regular expressions), not counted as problems.
+        self.expected_log = []
 
     def start(self) -> LiveServer:
         self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
@@ -240,12 +252,14 @@ class LiveServer:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self.stop()
                 raise RuntimeError(f"gunicorn exited early:\n{self.log_path.read_text()}")
             try:
-                if requests.get(self.url + "/healthz", timeout=1).ok:
+                if requests.get(self.url + "/healthz", timeout=5).ok:
                     return self
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.1)
+        self.stop()
         raise RuntimeError(f"gunicorn did not start:\n{self.log_path.read_text()}")
 
     def stop(self) -> None:
@@ -277,6 +291,7 @@ def check_server_log(server: LiveServer) -> None:
         line
         for line in log.splitlines()
         if re.search(r"Traceback|ERROR|appears to be blocked|Worker failed", line)
+        and not any(re.search(pattern, line) for pattern in server.expected_log)
     ]
     assert not problems, "server log shows problems:\n" + log
 
@@ -329,8 +344,17 @@ def socket_client_factory():
     clients = []
 
     def connect(base_url: str, http_session: requests.Session | None = None, **kwargs):
+        """Connect now; a refused handshake raises, with the server's reason in
+        ``client.connect_errors``."""
         client = socketio.Client(http_session=http_session, reconnection=False)
+        client.connect_errors = []
+        client.on("connect_error", client.connect_errors.append)
         clients.append(client)
+        if http_session is not None:
+            # Flask-Login's strong session protection ties the session to the User-Agent.
+            kwargs.setdefault("headers", {}).setdefault(
+                "User-Agent", http_session.headers["User-Agent"]
+            )
         client.connect(base_url, transports=["websocket"], wait_timeout=10, **kwargs)
         return client
 

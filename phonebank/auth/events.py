@@ -22,7 +22,9 @@ def on_connect(auth=None):
     if not current_user.is_authenticated:
         raise ConnectionRefusedError("Sign in first.")
     login = current_user.current_login
-    db.session.add(SocketConnection(sid=request.sid, login_session_id=login.id, user_id=login.user_id))
+    db.session.add(
+        SocketConnection(sid=request.sid, login_session_id=login.id, user_id=login.user_id)
+    )
     db.session.commit()
     join_room(realtime.user_room(current_user.id))
     join_room(realtime.login_room(login.id))

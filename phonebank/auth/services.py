@@ -71,9 +71,7 @@ def check_password(user: User, password: str) -> bool:
 _DUMMY_HASH = password_hasher.hash("phonebank-timing-equaliser")
 
 
-def create_user(
-    email: str, name: str, password: str, role: Role, phone: str | None = None
-) -> User:
+def create_user(email: str, name: str, password: str, role: Role, phone: str | None = None) -> User:
     email = normalize_email(email)
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
         raise AccountError(f"There is already an account for {email}.")

@@ -46,9 +46,13 @@ def team_for_lead(user: User) -> list[dict]:
 def staff_figures() -> dict:
     count = db.session.scalar
     now = utcnow()
-    users_by_role = dict(db.session.execute(select(User.role, func.count()).group_by(User.role)).all())
+    users_by_role = dict(
+        db.session.execute(select(User.role, func.count()).group_by(User.role)).all()
+    )
     return {
-        "people": count(select(func.count()).select_from(Person).where(Person.merged_into_id.is_(None))),
+        "people": count(
+            select(func.count()).select_from(Person).where(Person.merged_into_id.is_(None))
+        ),
         "phones_ok": count(select(func.count()).where(Phone.status == PhoneStatus.OK)),
         "phones_bad": count(select(func.count()).where(Phone.status == PhoneStatus.BAD)),
         "do_not_call_people": count(select(func.count()).where(Person.do_not_call.is_(True))),
@@ -71,6 +75,9 @@ def staff_figures() -> dict:
 def recent_sign_ups(limit: int = 10) -> list[User]:
     return list(
         db.session.scalars(
-            select(User).where(User.invite_id.is_not(None)).order_by(User.created_at.desc()).limit(limit)
+            select(User)
+            .where(User.invite_id.is_not(None))
+            .order_by(User.created_at.desc())
+            .limit(limit)
         )
     )

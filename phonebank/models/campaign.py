@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
@@ -68,7 +67,7 @@ class QuestionKind(enum.StrEnum):
 
 
 class SurveyQuestion(Base):
-    """One survey question; shown only when ``show_if_question_id`` was answered ``show_if_value``."""
+    """One survey question, shown only if ``show_if_question_id`` got ``show_if_value``."""
 
     __tablename__ = "survey_questions"
 

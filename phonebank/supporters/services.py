@@ -7,12 +7,14 @@ the caller commits once. See docs/supporter-store.md.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import phonenumbers
 from sqlalchemy import exists, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
 from phonebank.extensions import db
@@ -43,6 +45,17 @@ class SupporterError(ValueError):
 
 
 PERSON_FLAGS = ("do_not_call", "do_not_email", "deceased", "moved")
+NAME_LENGTH = 100  # people.first_name / last_name
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+def _require_e164(number: str) -> None:
+    if not isinstance(number, str) or not E164.fullmatch(number):
+        raise SupporterError("phones are stored in E.164 form; call normalize_phone first")
+
+
+def _clean_name(name: str) -> str:
+    return (name or "").strip()[:NAME_LENGTH]
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -61,8 +74,10 @@ def get_person(person_id: int, follow_merges: bool = True) -> Person | None:
 
 
 def find_person_by_external_id(system: str, value: str) -> Person | None:
+    """The person holding this id (system and value normalised as add_external_id stores them)."""
+    system, value = system.strip().lower(), str(value).strip()
     row = db.session.scalar(
-        select(ExternalId).where(ExternalId.system == system, ExternalId.value == str(value))
+        select(ExternalId).where(ExternalId.system == system, ExternalId.value == value)
     )
     return get_person(row.person_id) if row else None
 
@@ -74,7 +89,9 @@ def find_people_by_phone(number: str) -> list[Person]:
 
 
 def find_people_by_email(address: str) -> list[Person]:
-    ids = db.session.scalars(select(Email.person_id).where(Email.address == address.lower()))
+    ids = db.session.scalars(
+        select(Email.person_id).where(Email.address == address.strip().lower())
+    )
     return _unique_people(ids)
 
 
@@ -87,13 +104,27 @@ def _unique_people(ids: Iterable[int]) -> list[Person]:
     return list(people.values())
 
 
+def _merged_into(person_id: int) -> list[int]:
+    """This person's id and those of everyone merged into them, directly or in several steps."""
+    ids, frontier = [person_id], [person_id]
+    while frontier:
+        frontier = [
+            i
+            for i in db.session.scalars(
+                select(Person.id).where(Person.merged_into_id.in_(frontier))
+            )
+            if i not in ids
+        ]
+        ids.extend(frontier)
+    return ids
+
+
 def history(person: Person, limit: int = 50) -> list[Activity]:
     """Newest first, including activities recorded on people merged into this one."""
-    merged = select(Person.id).where(Person.merged_into_id == person.id)
     return list(
         db.session.scalars(
             select(Activity)
-            .where((Activity.person_id == person.id) | Activity.person_id.in_(merged))
+            .where(Activity.person_id.in_(_merged_into(person.id)))
             .order_by(Activity.occurred_at.desc(), Activity.id.desc())
             .limit(limit)
         )
@@ -153,7 +184,11 @@ def phone_time_zones(number: str) -> list[str]:
     """Candidate IANA zones for an E.164 number (several where the area spans zones)."""
     from phonenumbers import timezone as pn_timezone
 
-    zones = pn_timezone.time_zones_for_number(phonenumbers.parse(number))
+    try:
+        parsed = phonenumbers.parse(number)
+    except phonenumbers.NumberParseException as exc:
+        raise SupporterError(f"not a phone number ({exc.args[0] if exc.args else exc})") from None
+    zones = pn_timezone.time_zones_for_number(parsed)
     return sorted(z for z in zones if z != "Etc/Unknown")
 
 
@@ -173,7 +208,7 @@ def create_person(first_name: str = "", last_name: str = "", **flags: bool) -> P
     unknown = set(flags) - set(PERSON_FLAGS)
     if unknown:
         raise SupporterError(f"unknown person flag(s): {', '.join(sorted(unknown))}")
-    person = Person(first_name=first_name.strip()[:100], last_name=last_name.strip()[:100])
+    person = Person(first_name=_clean_name(first_name), last_name=_clean_name(last_name))
     for name, value in flags.items():
         setattr(person, name, bool(value))
     db.session.add(person)
@@ -218,7 +253,7 @@ def find_or_create_person(
 
 
 def _same_name(people: list[Person], first_name: str, last_name: str) -> Person | None:
-    first, last = first_name.strip().casefold(), last_name.strip().casefold()
+    first, last = _clean_name(first_name).casefold(), _clean_name(last_name).casefold()
     for person in people:
         if person.first_name.casefold() == first and person.last_name.casefold() == last:
             return person
@@ -231,10 +266,12 @@ def update_person(person: Person, **fields: Any) -> Person:
     unknown = set(fields) - allowed
     if unknown:
         raise SupporterError(f"cannot set {', '.join(sorted(unknown))} on a person")
-    if person.do_not_call and fields.get("do_not_call") is False:
+    if person.do_not_call and "do_not_call" in fields and not fields["do_not_call"]:
         raise SupporterError("a do-not-call request cannot be withdrawn by another module")
     for name, value in fields.items():
-        setattr(person, name, value)
+        setattr(
+            person, name, _clean_name(value) if name in ("first_name", "last_name") else bool(value)
+        )
     db.session.flush()
     return person
 
@@ -293,8 +330,7 @@ def add_phone(
     time_zones: list[str] | None = None,
 ) -> Phone:
     """Add an E.164 number to a person, or return (and refine the type of) the one they have."""
-    if not number.startswith("+"):
-        raise SupporterError("phones are stored in E.164 form; call normalize_phone first")
+    _require_e164(number)
     phone = db.session.scalar(
         select(Phone).where(Phone.person_id == person.id, Phone.number == number)
     )
@@ -318,9 +354,10 @@ def mark_phone_bad(
     phone: Phone, reason: str, *, actor: User | None = None, module: str, campaign_id=None
 ) -> None:
     """Mark one person's phone bad (wrong number, disconnected, fax); other phones stay."""
-    if phone.status != PhoneStatus.BAD or phone.status_reason != reason:
+    stored_reason = reason[:40]  # phones.status_reason; the activity keeps the full text
+    if phone.status != PhoneStatus.BAD or phone.status_reason != stored_reason:
         phone.status = PhoneStatus.BAD
-        phone.status_reason = reason
+        phone.status_reason = stored_reason
         record_activity(
             phone.person,
             kind="phone_status",
@@ -333,12 +370,22 @@ def mark_phone_bad(
 
 
 def add_to_do_not_call(number: str, reason: str = "", source: str = "") -> DoNotCallNumber:
-    """Put a number on the internal do-not-call list (idempotent; never removed by modules)."""
+    """Put a number on the internal do-not-call list (idempotent; never removed by modules).
+
+    Safe when two transactions list the same number at once: the insert skips an existing row
+    instead of failing, so neither call's outcome is lost.
+    """
+    _require_e164(number)
     row = db.session.get(DoNotCallNumber, number)
     if row is None:
-        row = DoNotCallNumber(number=number, reason=reason, source=source)
-        db.session.add(row)
-        db.session.flush()
+        dialect = db.session.get_bind().dialect.name
+        insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+        db.session.execute(
+            insert(DoNotCallNumber)
+            .values(number=number, reason=reason[:200], source=source[:80], added_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["number"])
+        )
+        row = db.session.get(DoNotCallNumber, number)
     return row
 
 
@@ -394,16 +441,16 @@ def add_address(
         "postcode": postcode.strip().upper(),
         "country": country.strip().upper()[:2],
     }
+    address = next(
+        (a for a in person.addresses if all(getattr(a, k) == v for k, v in values.items())), None
+    )
+    if address is None:
+        address = Address(person=person, time_zone=time_zone, source=source, **values)
+        db.session.add(address)
+    elif time_zone and not address.time_zone:
+        address.time_zone = time_zone
     for existing in person.addresses:
-        if all(getattr(existing, k) == v for k, v in values.items()):
-            if time_zone and not existing.time_zone:
-                existing.time_zone = time_zone
-            db.session.flush()
-            return existing
-    for existing in person.addresses:
-        existing.is_primary = False
-    address = Address(person=person, time_zone=time_zone, source=source, **values)
-    db.session.add(address)
+        existing.is_primary = existing is address
     db.session.flush()
     return address
 
@@ -413,6 +460,8 @@ def tag_person(person: Person, name: str, source: str = "") -> bool:
     name = name.strip()
     if not name:
         raise SupporterError("a tag needs a name")
+    if len(name) > 80:
+        raise SupporterError("tag names are at most 80 characters")
     tag = db.session.scalar(select(Tag).where(Tag.name == name))
     if tag is None:
         tag = Tag(name=name)
@@ -488,11 +537,20 @@ def merge_people(survivor: Person, duplicate: Person, *, module: str) -> Person:
     if duplicate.merged_into_id is not None or survivor.merged_into_id is not None:
         raise SupporterError("merge into the surviving record, not into an already merged one")
     for phone in list(duplicate.phones):
-        add_phone(survivor, phone.number, phone.type, phone.source, phone.time_zones.split())
+        kept = add_phone(survivor, phone.number, phone.type, phone.source, phone.time_zones.split())
+        if phone.status == PhoneStatus.BAD and kept.status != PhoneStatus.BAD:
+            mark_phone_bad(kept, phone.status_reason or "", module=module)
     for email in list(duplicate.emails):
-        add_email(survivor, email.address, email.status, email.source)
+        kept = add_email(survivor, email.address, email.status, email.source)
+        if EMAIL_STATUS_RANK[email.status] > EMAIL_STATUS_RANK[kept.status]:
+            set_email_status(kept, email.status, module=module, reason=f"merge:{duplicate.id}")
+    has_primary = any(a.is_primary for a in survivor.addresses)
     for address in list(duplicate.addresses):
         address.person = survivor
+        if has_primary:
+            address.is_primary = False
+        has_primary = has_primary or address.is_primary
+    _move_attendances(survivor, duplicate)
     for ext in list(duplicate.external_ids):
         ext.person = survivor
     for tag in list(duplicate.tags):
@@ -507,6 +565,32 @@ def merge_people(survivor: Person, duplicate: Person, *, module: str) -> Person:
     record_activity(survivor, kind="merge", module=module, payload={"merged": duplicate.id})
     db.session.flush()
     return survivor
+
+
+# A merge keeps the stronger of two statuses for the same address: opt-outs are never lost.
+EMAIL_STATUS_RANK = {
+    EmailStatus.SUBSCRIBED: 0,
+    EmailStatus.BOUNCING: 1,
+    EmailStatus.UNSUBSCRIBED: 2,
+}
+
+
+def _move_attendances(survivor: Person, duplicate: Person) -> None:
+    """Event RSVPs follow the merge; where both answered for one event the later answer wins."""
+    theirs = db.session.scalars(select(Attendance).where(Attendance.person_id == duplicate.id))
+    for attendance in list(theirs):
+        mine = db.session.scalar(
+            select(Attendance).where(
+                Attendance.event_id == attendance.event_id, Attendance.person_id == survivor.id
+            )
+        )
+        if mine is None:
+            attendance.person_id = survivor.id
+            continue
+        if attendance.updated_at > mine.updated_at:
+            mine.status, mine.source = attendance.status, attendance.source
+        db.session.delete(attendance)
+    db.session.flush()
 
 
 # --- events and attendances ----------------------------------------------------------------
@@ -524,8 +608,15 @@ def create_event(
 ) -> Event:
     if not title.strip():
         raise SupporterError("an event needs a title")
+    if len(title.strip()) > 200:
+        raise SupporterError("event titles are at most 200 characters")
+    for moment in (starts_at, ends_at):
+        if moment is not None and moment.tzinfo is None:
+            raise SupporterError("event times need a time zone (give UTC-aware datetimes)")
     if ends_at is not None and ends_at < starts_at:
         raise SupporterError("an event cannot end before it starts")
+    if capacity is not None and capacity < 0:
+        raise SupporterError("an event's capacity cannot be negative")
     event = Event(
         title=title.strip(),
         starts_at=starts_at,

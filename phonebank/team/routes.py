@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, or_, select
+from wtforms.fields.choices import SelectChoice
 
 from phonebank.auth import services as accounts
 from phonebank.auth.access import role_required
@@ -112,9 +113,11 @@ def set_active(user_id: int):
     return redirect(url_for("team.edit_user", user_id=user.id))
 
 
-def _campaign_choices() -> list[tuple[int, str]]:
+def _campaign_choices() -> list[SelectChoice]:
     campaigns = db.session.scalars(select(Campaign).order_by(Campaign.name))
-    return [(0, "— none —")] + [(c.id, f"{c.name} ({c.status.value})") for c in campaigns]
+    return [SelectChoice(0, "— none —")] + [
+        SelectChoice(c.id, f"{c.name} ({c.status.value})") for c in campaigns
+    ]
 
 
 @bp.route("/invites", methods=["GET", "POST"])
