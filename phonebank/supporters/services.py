@@ -89,6 +89,7 @@ def find_people_by_phone(number: str) -> list[Person]:
 
 
 def find_people_by_email(address: str) -> list[Person]:
+    """People holding this address, compared lower-cased (merged people resolved, no repeats)."""
     ids = db.session.scalars(
         select(Email.person_id).where(Email.address == address.strip().lower())
     )
@@ -102,6 +103,35 @@ def _unique_people(ids: Iterable[int]) -> list[Person]:
         if person is not None:
             people.setdefault(person.id, person)
     return list(people.values())
+
+
+def _survivor(person: Person) -> Person:
+    """The record a write should land on: the person, or the one they were merged into."""
+    if person.merged_into_id is None:
+        return person
+    return get_person(person.id)
+
+
+def _survivor_phone(phone: Phone) -> Phone:
+    """The survivor's copy of a number held by a merged person (merges copy phones)."""
+    owner = get_person(phone.person_id)
+    if owner is None or owner.id == phone.person_id:
+        return phone
+    copy = db.session.scalar(
+        select(Phone).where(Phone.person_id == owner.id, Phone.number == phone.number)
+    )
+    return copy or phone
+
+
+def _survivor_email(email: Email) -> Email:
+    """The survivor's copy of an address held by a merged person (merges copy emails)."""
+    owner = get_person(email.person_id)
+    if owner is None or owner.id == email.person_id:
+        return email
+    copy = db.session.scalar(
+        select(Email).where(Email.person_id == owner.id, Email.address == email.address)
+    )
+    return copy or email
 
 
 def _merged_into(person_id: int) -> list[int]:
@@ -148,6 +178,7 @@ def load_profile(person_id: int) -> Person | None:
 
 
 def is_number_on_do_not_call(number: str) -> bool:
+    """Whether this E.164 number is on the internal do-not-call list."""
     return db.session.scalar(select(exists().where(DoNotCallNumber.number == number)))
 
 
@@ -193,6 +224,7 @@ def phone_time_zones(number: str) -> list[str]:
 
 
 def normalize_email(address: str) -> str:
+    """The lower-cased, validated form of an address (no DNS lookup), or SupporterError."""
     from email_validator import EmailNotValidError, validate_email
 
     try:
@@ -205,6 +237,7 @@ def normalize_email(address: str) -> str:
 
 
 def create_person(first_name: str = "", last_name: str = "", **flags: bool) -> Person:
+    """A new person, without matching; prefer find_or_create_person when identifiers are known."""
     unknown = set(flags) - set(PERSON_FLAGS)
     if unknown:
         raise SupporterError(f"unknown person flag(s): {', '.join(sorted(unknown))}")
@@ -261,7 +294,11 @@ def _same_name(people: list[Person], first_name: str, last_name: str) -> Person 
 
 
 def update_person(person: Person, **fields: Any) -> Person:
-    """Change names and flags. Clearing do_not_call is refused: opt-outs are never lost."""
+    """Change names and flags. Clearing do_not_call is refused: opt-outs are never lost.
+
+    A merged person's survivor is changed (and returned).
+    """
+    person = _survivor(person)
     allowed = {"first_name", "last_name", *PERSON_FLAGS}
     unknown = set(fields) - allowed
     if unknown:
@@ -285,7 +322,11 @@ def set_person_flags(
     campaign_id: int | None = None,
     **flags: bool,
 ) -> list[str]:
-    """Raise person-level flags (do_not_call, deceased, ...) and record who did it and why."""
+    """Raise person-level flags (do_not_call, deceased, ...) and record who did it and why.
+
+    Given a merged person, the flags land on the person they were merged into.
+    """
+    person = _survivor(person)
     unknown = set(flags) - set(PERSON_FLAGS)
     if unknown:
         raise SupporterError(f"unknown person flag(s): {', '.join(sorted(unknown))}")
@@ -306,6 +347,7 @@ def set_person_flags(
 
 
 def add_external_id(person: Person, system: str, value: str) -> ExternalId:
+    """Record this person's id in another system; an id held by someone else is refused."""
     system, value = system.strip().lower(), str(value).strip()
     if not system or not value:
         raise SupporterError("an external id needs a system and a value")
@@ -353,7 +395,11 @@ def add_phone(
 def mark_phone_bad(
     phone: Phone, reason: str, *, actor: User | None = None, module: str, campaign_id=None
 ) -> None:
-    """Mark one person's phone bad (wrong number, disconnected, fax); other phones stay."""
+    """Mark one person's phone bad (wrong number, disconnected, fax); other phones stay.
+
+    Given a merged person's phone, the survivor's copy of the number is marked.
+    """
+    phone = _survivor_phone(phone)
     stored_reason = reason[:40]  # phones.status_reason; the activity keeps the full text
     if phone.status != PhoneStatus.BAD or phone.status_reason != stored_reason:
         phone.status = PhoneStatus.BAD
@@ -395,6 +441,7 @@ def add_email(
     status: EmailStatus = EmailStatus.SUBSCRIBED,
     source: str = "",
 ) -> Email:
+    """Add an address to a person, or return the one they have (its status is left as it is)."""
     address = normalize_email(address)
     email = db.session.scalar(
         select(Email).where(Email.person_id == person.id, Email.address == address)
@@ -407,8 +454,12 @@ def add_email(
 
 
 def set_email_status(email: Email, status: EmailStatus, *, module: str, reason: str = "") -> None:
-    """Unsubscribes and bounces are recorded in the person's history."""
+    """Unsubscribes and bounces are recorded in the person's history.
+
+    Given a merged person's email, the survivor's copy of the address is changed.
+    """
     status = EmailStatus(status)
+    email = _survivor_email(email)
     if email.status != status:
         email.status = status
         record_activity(
@@ -476,6 +527,7 @@ def tag_person(person: Person, name: str, source: str = "") -> bool:
 
 
 def untag_person(person: Person, name: str) -> bool:
+    """Remove a tag from a person. Returns False if they did not have it."""
     tag = db.session.scalar(select(Tag).where(Tag.name == name.strip()))
     link = db.session.get(PersonTag, (person.id, tag.id)) if tag else None
     if link is None:
@@ -487,6 +539,7 @@ def untag_person(person: Person, name: str) -> bool:
 
 
 def set_custom_field(person: Person, name: str, value: str) -> CustomField:
+    """Set one named value on a person, replacing any earlier value."""
     name = name.strip()[:100]
     if not name:
         raise SupporterError("a custom field needs a name")
@@ -525,6 +578,32 @@ def record_activity(
     db.session.add(activity)
     db.session.flush()
     return activity
+
+
+# A merge keeps the stronger of two statuses for the same address: opt-outs are never lost.
+EMAIL_STATUS_RANK = {
+    EmailStatus.SUBSCRIBED: 0,
+    EmailStatus.BOUNCING: 1,
+    EmailStatus.UNSUBSCRIBED: 2,
+}
+
+
+def _move_attendances(survivor: Person, duplicate: Person) -> None:
+    """Event RSVPs follow the merge; where both answered for one event the later answer wins."""
+    theirs = db.session.scalars(select(Attendance).where(Attendance.person_id == duplicate.id))
+    for attendance in list(theirs):
+        mine = db.session.scalar(
+            select(Attendance).where(
+                Attendance.event_id == attendance.event_id, Attendance.person_id == survivor.id
+            )
+        )
+        if mine is None:
+            attendance.person_id = survivor.id
+            continue
+        if attendance.updated_at > mine.updated_at:
+            mine.status, mine.source = attendance.status, attendance.source
+        db.session.delete(attendance)
+    db.session.flush()
 
 
 def merge_people(survivor: Person, duplicate: Person, *, module: str) -> Person:
@@ -567,32 +646,6 @@ def merge_people(survivor: Person, duplicate: Person, *, module: str) -> Person:
     return survivor
 
 
-# A merge keeps the stronger of two statuses for the same address: opt-outs are never lost.
-EMAIL_STATUS_RANK = {
-    EmailStatus.SUBSCRIBED: 0,
-    EmailStatus.BOUNCING: 1,
-    EmailStatus.UNSUBSCRIBED: 2,
-}
-
-
-def _move_attendances(survivor: Person, duplicate: Person) -> None:
-    """Event RSVPs follow the merge; where both answered for one event the later answer wins."""
-    theirs = db.session.scalars(select(Attendance).where(Attendance.person_id == duplicate.id))
-    for attendance in list(theirs):
-        mine = db.session.scalar(
-            select(Attendance).where(
-                Attendance.event_id == attendance.event_id, Attendance.person_id == survivor.id
-            )
-        )
-        if mine is None:
-            attendance.person_id = survivor.id
-            continue
-        if attendance.updated_at > mine.updated_at:
-            mine.status, mine.source = attendance.status, attendance.source
-        db.session.delete(attendance)
-    db.session.flush()
-
-
 # --- events and attendances ----------------------------------------------------------------
 
 
@@ -606,6 +659,7 @@ def create_event(
     time_zone: str = "",
     capacity: int | None = None,
 ) -> Event:
+    """A new event that RSVPs can be recorded against (times are UTC-aware)."""
     if not title.strip():
         raise SupporterError("an event needs a title")
     if len(title.strip()) > 200:
@@ -640,8 +694,12 @@ def record_rsvp(
     actor: User | None = None,
     campaign_id: int | None = None,
 ) -> Attendance:
-    """Create or update a person's attendance at an event and note it in their history."""
+    """Create or update a person's attendance at an event and note it in their history.
+
+    Given a merged person, the RSVP is recorded for the person they were merged into.
+    """
     status = RsvpStatus(status)
+    person = _survivor(person)
     attendance = db.session.scalar(
         select(Attendance).where(Attendance.event_id == event.id, Attendance.person_id == person.id)
     )
