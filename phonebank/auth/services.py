@@ -30,6 +30,29 @@ from phonebank.supporters import services as supporters
 # Argon2id with the library's current recommended parameters (RFC 9106 low-memory profile).
 password_hasher = PasswordHasher()
 
+
+def _off_hub(fn, *args):
+    """Run a slow Argon2 call (about 0.1 s of CPU, by design) in gevent's thread pool when the
+    server is monkey-patched, so one sign-in does not freeze every other request and socket.
+    argon2-cffi releases the GIL while hashing. Elsewhere (tests, CLI) it simply runs here."""
+    from gevent import get_hub, monkey
+
+    if not monkey.is_module_patched("threading"):
+        return fn(*args)
+
+    def call():
+        # Hand exceptions (a wrong password) back rather than let the pool log them as errors.
+        try:
+            return fn(*args), None
+        except Exception as exc:  # noqa: BLE001 - re-raised below, in the caller's greenlet
+            return None, exc
+
+    result, error = get_hub().threadpool.apply(call)
+    if error is not None:
+        raise error
+    return result
+
+
 MIN_PASSWORD_LENGTH = 10
 
 
@@ -53,17 +76,17 @@ def normalize_email(email: str) -> str:
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")
-    return password_hasher.hash(password)
+    return _off_hub(password_hasher.hash, password)
 
 
 def check_password(user: User, password: str) -> bool:
     """Verify and, when the hashing parameters have moved on, re-hash in place."""
     try:
-        password_hasher.verify(user.password_hash, password)
+        _off_hub(password_hasher.verify, user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
     if password_hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = password_hasher.hash(password)
+        user.password_hash = _off_hub(password_hasher.hash, password)
     return True
 
 
@@ -124,7 +147,7 @@ def authenticate(email: str, password: str, ip: str) -> User:
     user = db.session.scalar(select(User).where(User.email == email))
     if user is None:
         try:
-            password_hasher.verify(_DUMMY_HASH, password)
+            _off_hub(password_hasher.verify, _DUMMY_HASH, password)
         except VerificationError:
             pass
         ok = False
