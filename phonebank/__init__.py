@@ -73,16 +73,23 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from phonebank.auth.routes import bp as auth_bp
+    from phonebank.calling.routes import bp as calling_bp
+    from phonebank.campaigns.routes import bp as campaigns_bp
     from phonebank.home.routes import bp as home_bp
     from phonebank.team.routes import bp as team_bp
+    from phonebank.twilio_hooks.routes import bp as twilio_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(home_bp)
     app.register_blueprint(team_bp)
+    app.register_blueprint(campaigns_bp)
+    app.register_blueprint(calling_bp)
+    app.register_blueprint(twilio_bp)
 
 
 def register_socket_handlers(app: Flask) -> None:
-    from phonebank.auth import events  # noqa: F401  (registers connect/disconnect handlers)
+    from phonebank.auth import events as auth_events  # noqa: F401  (connect, disconnect)
+    from phonebank.calling import events as calling_events  # noqa: F401  (the calling page)
 
 
 def register_error_handlers(app: Flask) -> None:

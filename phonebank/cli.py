@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import random
 import secrets
+from datetime import UTC, datetime, timedelta
 
 import click
 from flask import Flask, current_app
 from sqlalchemy import select
 
 from phonebank.auth import services as accounts
+from phonebank.campaigns import services as campaigns
 from phonebank.extensions import db
 from phonebank.models import (
     Campaign,
     CampaignMember,
     CampaignStatus,
-    CampaignTarget,
+    DialingMode,
     PhoneType,
     QuestionKind,
     Role,
@@ -25,6 +27,7 @@ from phonebank.models import (
 from phonebank.supporters import services as supporters
 
 DEMO_CAMPAIGN = "Get out the vote — demo"
+DEMO_CALLER_ID = "+12025550100"  # fictional; set a real Twilio number for real calls
 DEMO_SCRIPT = """Hi {first_name}, this is {volunteer_name}, a volunteer with the Riverside \
 Community Campaign.
 
@@ -120,15 +123,19 @@ def seed_demo_command(voters: int, password: str | None, allow_production: bool)
 def seed_campaign(users: dict[Role, User]) -> Campaign:
     campaign = db.session.scalar(select(Campaign).where(Campaign.name == DEMO_CAMPAIGN))
     if campaign is None:
-        campaign = Campaign(
-            name=DEMO_CAMPAIGN,
+        campaign = campaigns.create_campaign(
+            DEMO_CAMPAIGN,
+            created_by=users[Role.STAFF],
             description="Library levy reminder calls for the Riverside demo district.",
             status=CampaignStatus.ACTIVE,
             script=DEMO_SCRIPT,
-            created_by_id=users[Role.STAFF].id,
+            dialing_mode=DialingMode.PREVIEW,
+            caller_id=DEMO_CALLER_ID,
+            voicemail_text=(
+                "Hi, this is a volunteer with the Riverside Community Campaign, calling about "
+                "the library levy vote on Thursday the twelfth. Polls are open 7 to 8. Thank you!"
+            ),
         )
-        db.session.add(campaign)
-        db.session.flush()
         support = SurveyQuestion(
             campaign=campaign,
             position=1,
@@ -136,9 +143,16 @@ def seed_campaign(users: dict[Role, User]) -> Campaign:
             prompt="Will you vote yes on the library levy?",
             choices=["Strong yes", "Lean yes", "Undecided", "Lean no", "Strong no"],
             is_main=True,
+            answer_tags={"Strong yes": ["levy-supporter"], "Lean yes": ["levy-supporter"]},
         )
         db.session.add(support)
         db.session.flush()
+        event = supporters.create_event(
+            "Saturday volunteer evening",
+            datetime.now(UTC).replace(hour=22, minute=0, second=0, microsecond=0)
+            + timedelta(days=7),
+            place="Riverside Library, community room",
+        )
         db.session.add_all(
             [
                 SurveyQuestion(
@@ -149,6 +163,9 @@ def seed_campaign(users: dict[Role, User]) -> Campaign:
                     choices=["Yes", "Maybe", "No"],
                     show_if_question_id=support.id,
                     show_if_value="Strong yes",
+                    answer_tags={"Yes": ["volunteer-yes"]},
+                    event_id=event.id,
+                    rsvp_map={"Yes": "yes", "Maybe": "maybe", "No": "no"},
                 ),
                 SurveyQuestion(
                     campaign=campaign,
@@ -179,6 +196,7 @@ def seed_voters(campaign: Campaign, count: int) -> int:
     """Demo voters with numbers from the fictional 555-01XX ranges, on the campaign's list."""
     rng = random.Random(20261127)
     created = 0
+    person_ids = []
     for i in range(count):
         area, state = DEMO_AREA_CODES[i // 100]
         number = f"+1{area}55501{i % 100:02d}"
@@ -200,12 +218,6 @@ def seed_voters(campaign: Campaign, count: int) -> int:
                 source="demo",
             )
             created += 1
-        exists = db.session.scalar(
-            select(CampaignTarget.id).where(
-                CampaignTarget.campaign_id == campaign.id, CampaignTarget.person_id == person.id
-            )
-        )
-        if exists is None:
-            db.session.add(CampaignTarget(campaign_id=campaign.id, person_id=person.id))
-    db.session.flush()
+        person_ids.append(person.id)
+    campaigns.add_people(campaign, person_ids)
     return created

@@ -18,6 +18,7 @@ MESSAGES = {
     403: ("Not allowed", "Your account does not have access to this page."),
     404: ("Not found", "There is nothing at this address."),
     405: ("Not allowed", "This page cannot be used that way."),
+    409: ("Not available now", "This cannot be done right now."),
     410: ("Gone", "This link is no longer valid."),
     413: ("Too large", "That upload is larger than phonebank accepts."),
     429: ("Slow down", "Too many requests. Wait a moment and try again."),

@@ -33,10 +33,23 @@ def campaign_room(campaign_id: int) -> str:
     return f"campaign:{campaign_id}"
 
 
-def publish(event_name: str, payload: dict[str, Any], room: str, session: Session | None = None):
-    """Emit ``event_name`` to ``room`` once the current transaction commits."""
+def publish(
+    event_name: str,
+    payload: dict[str, Any],
+    room: str,
+    session: Session | None = None,
+    replace: bool = True,
+):
+    """Emit ``event_name`` to ``room`` once the current transaction commits.
+
+    Full-state events replace an earlier pending one for the same room and name, so a
+    transaction that changes a thing several times sends only its final state.
+    """
     session = session or db.session()
-    session.info.setdefault(PENDING_KEY, []).append(("emit", event_name, payload, room))
+    pending = session.info.setdefault(PENDING_KEY, [])
+    if replace:
+        pending[:] = [p for p in pending if not (p[0] == "emit" and p[1:4:2] == (event_name, room))]
+    pending.append(("emit", event_name, payload, room))
 
 
 def disconnect_after_commit(sids: list[str], session: Session | None = None) -> None:

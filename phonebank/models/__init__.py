@@ -1,13 +1,24 @@
 """Typed SQLAlchemy models, one file per aggregate. Importing this package registers them all."""
 
 from phonebank.models.base import Base, utcnow
+from phonebank.models.calling import (
+    FINAL_CALL_STATUSES,
+    AudioMode,
+    Call,
+    CallingSession,
+    CallStatus,
+)
 from phonebank.models.campaign import (
     Campaign,
     CampaignMember,
     CampaignStatus,
     CampaignTarget,
+    DialingMode,
+    Outcome,
+    OutcomeBucket,
     QuestionKind,
     SurveyQuestion,
+    TargetStatus,
 )
 from phonebank.models.event import Attendance, Event, RsvpStatus
 from phonebank.models.person import (
@@ -35,7 +46,16 @@ from phonebank.models.user import (
 )
 
 __all__ = [
+    "FINAL_CALL_STATUSES",
     "Activity",
+    "AudioMode",
+    "Call",
+    "CallStatus",
+    "CallingSession",
+    "DialingMode",
+    "Outcome",
+    "OutcomeBucket",
+    "TargetStatus",
     "Address",
     "Attendance",
     "Base",

@@ -1,0 +1,1 @@
+"""The volunteer calling loop: queue, sessions, dialing, outcomes, and the calling page."""

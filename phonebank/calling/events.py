@@ -1,0 +1,241 @@
+"""Socket.IO events of the volunteer's calling page (docs/protocol.md).
+
+Sent by the calling page's script; every handler answers through the acknowledgement with
+``{"ok": true, "state": <snapshot>}`` or ``{"ok": false, "error": "<message>"}``. The state is
+also pushed as ``session.state`` to the volunteer's room after every change, from whichever
+process made it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from datetime import datetime
+
+from flask import current_app, request
+from flask_login import current_user
+from flask_socketio import join_room
+
+from phonebank import realtime
+from phonebank.calling import services
+from phonebank.calling.runner import advance_session, hang_up_calls, start_sweeper
+from phonebank.calling.state import campaign_form, session_snapshot
+from phonebank.extensions import db, socketio
+from phonebank.models import AudioMode, Campaign, utcnow
+from phonebank.telephony.provider import TelephonyError, get_provider
+
+log = logging.getLogger(__name__)
+
+
+def calling_event(name: str):
+    """Register a handler: authenticated, errors become ``{"ok": false}`` replies."""
+
+    def decorator(fn):
+        @functools.wraps(fn)
+        def handler(data=None):
+            if not current_user.is_authenticated:
+                return {"ok": False, "error": "Sign in first."}
+            start_sweeper(current_app._get_current_object())
+            try:
+                return fn(data if isinstance(data, dict) else {})
+            except (services.CallingError, TelephonyError) as exc:
+                db.session.rollback()
+                return {"ok": False, "error": str(exc)}
+
+        return socketio.on(name)(handler)
+
+    return decorator
+
+
+def current_session():
+    session = services.open_session_for(current_user)
+    if session is None:
+        raise services.CallingError("Join a campaign first.")
+    session.last_seen_at = utcnow()
+    return session
+
+
+def reply(session) -> dict:
+    return {"ok": True, "state": session_snapshot(session)}
+
+
+def base_url() -> str:
+    return current_app.config.get("PUBLIC_URL") or request.url_root
+
+
+@calling_event("session.join")
+def on_join(data):
+    """The calling page opens: start or resume the session; reply with state and the form."""
+    campaign = db.session.get(Campaign, int(data.get("campaign_id") or 0))
+    if campaign is None:
+        raise services.CallingError("That campaign does not exist.")
+    session = services.join_campaign(current_user, campaign, base_url())
+    services.publish_session_state(session)
+    db.session.commit()
+    join_room(realtime.campaign_room(campaign.id))
+    form = campaign_form(campaign)
+    form["skip_reasons"] = services.SKIP_REASONS
+    return {**reply(session), "form": form}
+
+
+@calling_event("session.resume")
+def on_resume(data):
+    """A reconnected page asks for the whole state again."""
+    session = current_session()
+    join_room(realtime.campaign_room(session.campaign_id))
+    db.session.commit()
+    return reply(session)
+
+
+@calling_event("audio.connect")
+def on_audio_connect(data):
+    """Browser audio: a Voice SDK access token. Phone audio: Twilio calls the volunteer."""
+    session = current_session()
+    services.require_open(session)
+    mode = AudioMode(data.get("mode", "browser"))
+    provider = get_provider()
+    if mode == AudioMode.BROWSER:
+        session.audio_mode = mode
+        db.session.commit()
+        return {**reply(session), "audio": token_payload(provider)}
+    if mode == AudioMode.PHONE:
+        if not current_user.phone:
+            raise services.CallingError("Add your phone number to your account first.")
+        session.audio_mode = mode
+        session.audio_up = False
+        campaign = session.campaign
+        caller_id = campaign.caller_id or current_app.config.get("TWILIO_CALLER_ID") or ""
+        base = session.base_url
+        db.session.commit()
+        sid = provider.dial(
+            to=current_user.phone,
+            from_=caller_id,
+            answer_url=f"{base}/twilio/voice/volunteer?session={session.id}",
+            status_url=f"{base}/twilio/status/audio?session={session.id}",
+            amd_url=None,
+            timeout=30,
+        )
+        session.audio_call_sid = sid
+        db.session.commit()
+        return reply(session)
+    raise services.CallingError("Manual campaigns need no audio connection.")
+
+
+def token_payload(provider) -> dict:
+    ttl = int(current_app.config["ACCESS_TOKEN_TTL_SECONDS"])
+    return {
+        "token": provider.access_token(f"volunteer-{current_user.id}", ttl),
+        "ttl_seconds": ttl,
+        "emulator_url": provider.emulator_url if provider.emulated else None,
+    }
+
+
+@calling_event("audio.token")
+def on_audio_token(data):
+    """The page refreshes its access token before it expires."""
+    current_session()
+    db.session.commit()
+    return {"ok": True, "audio": token_payload(get_provider())}
+
+
+@calling_event("volunteer.ready")
+def on_ready(data):
+    """Ready (true) for the next voter, or pause (false) after the current one."""
+    session = current_session()
+    services.set_ready(session, bool(data.get("ready", True)))
+    services.publish_session_state(session)
+    db.session.commit()
+    advance_session(session.id)
+    return reply(db.session.get(services.CallingSession, session.id))
+
+
+@calling_event("call.dial")
+def on_dial(data):
+    """Preview mode: the volunteer clicks Call. Manual mode: reveals the number."""
+    session = current_session()
+    call = services.prepare_call(session)
+    services.publish_session_state(session)
+    db.session.commit()
+    if call is not None:
+        services.place_call(call.id)
+    else:
+        advance_session(session.id)
+    return reply(db.session.get(services.CallingSession, session.id))
+
+
+@calling_event("call.hangup")
+def on_hangup(data):
+    session = current_session()
+    sid = services.hang_up(session)
+    services.publish_session_state(session)
+    db.session.commit()
+    if sid:
+        hang_up_calls([sid])
+    return reply(session)
+
+
+@calling_event("outcome.draft")
+def on_draft(data):
+    """The half-filled form, kept so a reconnecting page can restore it."""
+    session = current_session()
+    draft = {
+        "call_id": data.get("call_id"),
+        "outcome": str(data.get("outcome") or "")[:40],
+        "answers": data.get("answers") if isinstance(data.get("answers"), dict) else {},
+        "notes": str(data.get("notes") or "")[:5000],
+        "callback_at": data.get("callback_at"),
+    }
+    session.draft = draft
+    db.session.commit()
+    return {"ok": True}
+
+
+@calling_event("outcome.submit")
+def on_submit(data):
+    """Record the outcome with answers and notes (idempotent by ``submission_id``)."""
+    session = current_session()
+    callback_at = None
+    if data.get("callback_at"):
+        try:
+            callback_at = datetime.fromisoformat(str(data["callback_at"]))
+        except ValueError:
+            raise services.OutcomeError("The call-back time is not a valid date.") from None
+        if callback_at.tzinfo is None:
+            raise services.OutcomeError("The call-back time needs a time zone.")
+    call, written, hang_up_sid = services.submit_outcome(
+        session,
+        call_id=int(data.get("call_id") or 0),
+        outcome_code=str(data.get("outcome") or ""),
+        answers=data.get("answers") or {},
+        notes=str(data.get("notes") or ""),
+        submission_id=str(data.get("submission_id") or ""),
+        callback_at=callback_at,
+    )
+    services.publish_session_state(session)
+    db.session.commit()
+    if hang_up_sid:
+        hang_up_calls([hang_up_sid])
+    advance_session(session.id)
+    result = reply(db.session.get(services.CallingSession, session.id))
+    result["recorded"] = {"call_id": call.id, "duplicate": not written}
+    return result
+
+
+@calling_event("voter.skip")
+def on_skip(data):
+    session = current_session()
+    services.skip_voter(session, str(data.get("reason") or ""))
+    services.publish_session_state(session)
+    db.session.commit()
+    advance_session(session.id)
+    return reply(db.session.get(services.CallingSession, session.id))
+
+
+@calling_event("session.end")
+def on_end(data):
+    session = current_session()
+    hang_ups = services.end_session(session)
+    services.publish_session_state(session)
+    db.session.commit()
+    hang_up_calls(hang_ups)
+    return reply(session)

@@ -1,0 +1,750 @@
+"""The volunteer calling loop: sessions, dialing, Twilio's callbacks and recorded outcomes.
+
+Functions here change the session and flush; the socket handler, webhook or sweeper that called
+them commits. Network calls to the provider are never made inside an open transaction: the
+``*_after_commit`` helpers and ``Dialer`` split the work at the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from phonebank import realtime
+from phonebank.calling import queue
+from phonebank.campaigns import services as campaigns
+from phonebank.campaigns.hours import CampaignWindow, allowed_at
+from phonebank.extensions import db
+from phonebank.models import (
+    AudioMode,
+    Call,
+    CallingSession,
+    CallStatus,
+    Campaign,
+    CampaignStatus,
+    CampaignTarget,
+    DialingMode,
+    Event,
+    Outcome,
+    OutcomeBucket,
+    Person,
+    Phone,
+    PhoneStatus,
+    QuestionKind,
+    RsvpStatus,
+    TargetStatus,
+    User,
+    utcnow,
+)
+from phonebank.supporters import services as supporters
+from phonebank.telephony.provider import TelephonyError, get_provider
+
+log = logging.getLogger(__name__)
+
+MACHINE_ANSWERS = {"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other"}
+SKIP_REASONS = {
+    "wrong_language": "Needs another language",
+    "not_comfortable": "I'd rather not call this person",
+    "know_them": "I know this person",
+    "other": "Other",
+}
+
+
+class CallingError(Exception):
+    """A request the calling loop cannot meet now; the message is shown to the volunteer."""
+
+
+# --- sessions ------------------------------------------------------------------------------
+
+
+def open_session_for(user: User) -> CallingSession | None:
+    return db.session.scalar(
+        select(CallingSession).where(
+            CallingSession.user_id == user.id, CallingSession.ended_at.is_(None)
+        )
+    )
+
+
+def join_campaign(user: User, campaign: Campaign, base_url: str) -> CallingSession:
+    """Start (or resume) this volunteer's session in a campaign."""
+    if campaign.status != CampaignStatus.ACTIVE:
+        raise CallingError("This campaign is not open for calling right now.")
+    if not campaigns.can_call_for(user, campaign):
+        raise CallingError("You have not been added to this campaign.")
+    session = open_session_for(user)
+    if session is not None and session.campaign_id != campaign.id:
+        end_session(session, reason="switched_campaign")
+        session = None
+    if session is None:
+        session = CallingSession(
+            user_id=user.id,
+            campaign_id=campaign.id,
+            base_url=base_url.rstrip("/"),
+            audio_mode=AudioMode.NONE if campaign.dialing_mode == DialingMode.MANUAL else None,
+        )
+        db.session.add(session)
+    else:
+        session.base_url = base_url.rstrip("/")
+    session.last_seen_at = utcnow()
+    db.session.flush()
+    return session
+
+
+def end_session(session: CallingSession, reason: str = "volunteer") -> list[str]:
+    """End the session; returns provider actions (call SIDs to hang up) for after commit."""
+    if session.ended_at is not None:
+        return []
+    hang_ups = []
+    call = session.current_call
+    if call is not None and not call.status.final and call.provider_sid:
+        hang_ups.append(call.provider_sid)
+    target = session.current_target
+    if target is not None and target.status == TargetStatus.CLAIMED:
+        queue.release_claim(target)
+    if session.audio_call_sid and session.audio_mode == AudioMode.PHONE:
+        hang_ups.append(session.audio_call_sid)
+    session.ended_at = utcnow()
+    session.ready = False
+    session.current_target_id = None
+    session.notice = {"reason": f"ended:{reason}"}
+    touch(session)
+    return hang_ups
+
+
+def touch(session: CallingSession) -> None:
+    session.state_since = utcnow()
+    db.session.flush()
+
+
+def set_ready(session: CallingSession, ready: bool) -> None:
+    require_open(session)
+    if session.ready != ready:
+        session.ready = ready
+        if not ready:
+            session.notice = {}
+        touch(session)
+
+
+def require_open(session: CallingSession) -> None:
+    if session.ended_at is not None:
+        raise CallingError("This calling session has ended. Join the campaign again.")
+
+
+def audio_ready(session: CallingSession) -> bool:
+    return session.audio_mode == AudioMode.NONE or session.audio_up
+
+
+# --- next voter ----------------------------------------------------------------------------
+
+
+def present_next_voter(session: CallingSession) -> CampaignTarget | None:
+    """Claim the next person for a ready volunteer with nothing in hand."""
+    require_open(session)
+    if not session.ready or session.current_target_id is not None:
+        return session.current_target
+    try:
+        claim = queue.claim_next_voter(session.campaign, session.user)
+    except queue.NothingToCall as empty:
+        session.notice = {
+            "reason": empty.reason,
+            "next_at": empty.next_at.isoformat() if empty.next_at else None,
+        }
+        touch(session)
+        return None
+    session.current_target_id = claim.target.id
+    session.current_call_id = None
+    session.draft = {}
+    session.notice = {}
+    touch(session)
+    return claim.target
+
+
+def skip_voter(session: CallingSession, reason: str) -> None:
+    """Put the person in hand back (for someone else, in an hour) without calling them."""
+    require_open(session)
+    if reason not in SKIP_REASONS:
+        raise CallingError("Choose a reason for skipping.")
+    target = session.current_target
+    if target is None:
+        raise CallingError("There is no one to skip.")
+    call = session.current_call
+    if call is not None and call.outcome_id is None:
+        raise CallingError("Finish this call and record its outcome first.")
+    if target.status == TargetStatus.CLAIMED:
+        target.last_outcome = f"skipped:{reason}"
+        queue.release_claim(target, due_at=utcnow() + timedelta(hours=1))
+    session.current_target_id = None
+    session.current_call_id = None
+    session.draft = {}
+    touch(session)
+
+
+def should_autodial(session: CallingSession) -> bool:
+    return (
+        session.campaign.dialing_mode == DialingMode.POWER
+        and session.ready
+        and audio_ready(session)
+        and session.current_target_id is not None
+        and session.current_call_id is None
+    )
+
+
+# --- dialing -------------------------------------------------------------------------------
+
+
+def prepare_call(session: CallingSession) -> Call | None:
+    """Check the person in hand may be called now and write the call row; None if not.
+
+    Re-checks do-not-call (person and number), the phone, and the calling window, because
+    any of them may have changed since the claim.
+    """
+    require_open(session)
+    target = session.current_target
+    if target is None:
+        raise CallingError("There is no one to call. Press Ready for the next person.")
+    if session.current_call_id is not None:
+        raise CallingError("A call is already in progress.")
+    if target.status != TargetStatus.CLAIMED or target.claimed_by_id != session.user_id:
+        session.current_target_id = None
+        touch(session)
+        raise CallingError("This person is no longer assigned to you; getting the next one.")
+    if session.campaign.dialing_mode != DialingMode.MANUAL and not audio_ready(session):
+        raise CallingError("Connect your audio first.")
+    campaign = session.campaign
+    person = target.person
+    phone = queue.choose_phone(target, campaign)
+    now = utcnow()
+    if phone is None or person.moved or not supporters.can_call(person, phone):
+        queue.finish_target(target, "not_callable")
+        session.current_target_id = None
+        session.notice = {"reason": "voter_withdrawn"}
+        touch(session)
+        return None
+    if not allowed_at(now, target.zone_key, CampaignWindow.from_campaign(campaign)):
+        queue.release_claim(target)
+        session.current_target_id = None
+        session.notice = {"reason": "outside_hours"}
+        touch(session)
+        return None
+    manual = campaign.dialing_mode == DialingMode.MANUAL
+    call = Call(
+        session_id=session.id,
+        campaign_id=campaign.id,
+        target_id=target.id,
+        person_id=person.id,
+        phone_id=phone.id,
+        volunteer_id=session.user_id,
+        manual=manual,
+        status=CallStatus.IN_PROGRESS if manual else CallStatus.CREATED,
+        dialed_at=now if manual else None,
+    )
+    db.session.add(call)
+    target.status = TargetStatus.IN_CALL
+    target.lease_expires_at = None
+    target.attempts += 1
+    target.tried_phone_ids = sorted({*(target.tried_phone_ids or []), phone.id})
+    db.session.flush()
+    session.current_call_id = call.id
+    session.calls_made += 1
+    if manual:
+        supporters.record_activity(
+            person,
+            kind="number_revealed",
+            module="calling",
+            actor=session.user,
+            campaign_id=campaign.id,
+            payload={"call_id": call.id, "phone_id": phone.id},
+        )
+    touch(session)
+    return call
+
+
+def place_call(call_id: int) -> None:
+    """Ask the provider to dial a prepared call. Runs outside any transaction; commits."""
+    call = db.session.get(Call, call_id)
+    if call is None or call.status != CallStatus.CREATED or call.manual:
+        return
+    session = call.session
+    campaign = db.session.get(Campaign, call.campaign_id)
+    number = call.phone.number
+    base = session.base_url
+    caller_id = campaign.caller_id or current_app.config.get("TWILIO_CALLER_ID") or ""
+    timeout = int(current_app.config["RING_TIMEOUT_SECONDS"])
+    db.session.commit()  # no transaction held across the network call
+    try:
+        if not caller_id:
+            raise TelephonyError("This campaign has no caller ID; ask staff to set one.")
+        sid = get_provider().dial(
+            to=number,
+            from_=caller_id,
+            answer_url=f"{base}/twilio/voice/voter?call={call_id}",
+            status_url=f"{base}/twilio/status/voter?call={call_id}",
+            amd_url=f"{base}/twilio/amd?call={call_id}",
+            timeout=timeout,
+        )
+    except TelephonyError as exc:
+        dial_failed(call_id, str(exc))
+        db.session.commit()
+        return
+    # Callbacks may already have arrived and moved the status on: only fill in the blanks.
+    db.session.execute(
+        update(Call)
+        .where(Call.id == call_id, Call.provider_sid.is_(None))
+        .values(provider_sid=sid)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        update(Call)
+        .where(Call.id == call_id, Call.status == CallStatus.CREATED)
+        .values(status=CallStatus.QUEUED, dialed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    session = db.session.get(CallingSession, call.session_id, populate_existing=True)
+    publish_session_state(session)
+    db.session.commit()
+
+
+def dial_failed(call_id: int, message: str) -> None:
+    """The provider would not place the call: nothing was dialed, the person goes back."""
+    call = db.session.get(Call, call_id, populate_existing=True)
+    call.status = CallStatus.FAILED
+    call.end_reason = "provider_error"
+    call.ended_at = utcnow()
+    target = call.target
+    target.attempts = max(0, target.attempts - 1)
+    queue.release_claim(target, due_at=utcnow() + timedelta(minutes=5))
+    session = call.session
+    if session is not None and session.current_call_id == call.id:
+        session.current_call_id = None
+        session.current_target_id = None
+        session.ready = False
+        session.notice = {"reason": "provider_error", "message": message}
+        touch(session)
+        publish_session_state(session)
+
+
+def hang_up(session: CallingSession) -> str | None:
+    """The volunteer ends the call; returns the SID to hang up after commit."""
+    call = session.current_call
+    if call is None or call.status.final:
+        return None
+    if call.manual:
+        finalize_call(call, CallStatus.COMPLETED, sequence=None, duration=None)
+        return None
+    if call.provider_sid is None:
+        return None
+    call.end_reason = "volunteer_hung_up"
+    db.session.flush()
+    return call.provider_sid
+
+
+# --- provider callbacks --------------------------------------------------------------------
+
+
+def locked_call(call_id: int) -> Call | None:
+    """The call row, locked until commit so concurrent callbacks for it apply one by one."""
+    return db.session.scalar(
+        select(Call).where(Call.id == call_id).with_for_update().execution_options(
+            populate_existing=True
+        )
+    )
+
+
+def apply_status_callback(call_id: int, params: dict[str, str]) -> Call | None:
+    """Apply a call-progress callback if it is newer than what we have (idempotent)."""
+    call = locked_call(call_id)
+    if call is None:
+        return None
+    sid = params.get("CallSid")
+    if call.provider_sid is None and sid:
+        call.provider_sid = sid
+    elif sid and call.provider_sid != sid:
+        log.warning("callback for call %s with unexpected sid %s", call_id, sid)
+        return None
+    try:
+        status = CallStatus(params.get("CallStatus", ""))
+        sequence = int(params.get("SequenceNumber", "0"))
+    except ValueError:
+        log.warning("callback for call %s with bad status or sequence: %s", call_id, params)
+        return None
+    if call.status.final or sequence <= call.last_sequence:
+        return call  # a duplicate, or older news than what we applied
+    if status.final:
+        duration = params.get("CallDuration") or params.get("Duration")
+        finalize_call(call, status, sequence, int(duration) if duration else None)
+        return call
+    call.last_sequence = sequence
+    if _progress(status) > _progress(call.status):
+        call.status = status
+        if status == CallStatus.IN_PROGRESS and call.answered_at is None:
+            call.answered_at = utcnow()
+        if call.dialed_at is None:
+            call.dialed_at = utcnow()
+    db.session.flush()
+    publish_for_call(call)
+    return call
+
+
+PROGRESS = [
+    CallStatus.CREATED,
+    CallStatus.QUEUED,
+    CallStatus.INITIATED,
+    CallStatus.RINGING,
+    CallStatus.IN_PROGRESS,
+]
+
+
+def _progress(status: CallStatus) -> int:
+    return PROGRESS.index(status) if status in PROGRESS else len(PROGRESS)
+
+
+def finalize_call(
+    call: Call, status: CallStatus, sequence: int | None, duration: int | None
+) -> None:
+    """The call is over: record how it ended and, unless a person answered, its outcome."""
+    if call.status.final:
+        return
+    now = utcnow()
+    if status == CallStatus.COMPLETED and call.answered_at is None and not call.manual:
+        call.answered_at = call.dialed_at or now
+    call.status = status
+    if sequence is not None:
+        call.last_sequence = sequence
+    call.ended_at = now
+    if duration is None and call.answered_at is not None:
+        duration = int((now - call.answered_at).total_seconds())
+    call.duration_seconds = duration
+    call.end_reason = call.end_reason or status.value
+    session = call.session
+    if session is not None and status == CallStatus.COMPLETED and not _machine(call):
+        session.talk_seconds += duration or 0
+    situation = automatic_situation(call)
+    if situation is not None and call.outcome_id is None:
+        outcome = campaigns.auto_outcome(call.campaign_id, situation)
+        if outcome is not None:
+            record_outcome(call, outcome, answers={}, notes="", by=None)
+            return
+    db.session.flush()
+    publish_for_call(call)
+
+
+def _machine(call: Call) -> bool:
+    return (call.answered_by or "") in MACHINE_ANSWERS or call.answered_by == "fax"
+
+
+def automatic_situation(call: Call) -> str | None:
+    """How phonebank itself classifies an ended call, or None when a person answered."""
+    if call.manual:
+        return None
+    if call.status == CallStatus.BUSY:
+        return "busy"
+    if call.status in (CallStatus.NO_ANSWER, CallStatus.CANCELED):
+        return "no-answer"
+    if call.status == CallStatus.FAILED:
+        return "failed"
+    if call.answered_by == "fax":
+        return "fax"
+    if call.answered_by in MACHINE_ANSWERS:
+        return "voicemail" if call.voicemail_left else "machine"
+    return None
+
+
+def apply_amd_result(call_id: int, answered_by: str) -> tuple[Call | None, str | None]:
+    """Answering-machine detection finished. On a machine the volunteer is released and the
+    voicemail message plays without them. Returns the call and TwiML to redirect it to."""
+    from phonebank.telephony.provider import hangup_twiml, voicemail_twiml
+
+    call = locked_call(call_id)
+    if call is None or call.answered_by is not None:
+        return call, None  # duplicate
+    call.answered_by = answered_by
+    redirect = None
+    if answered_by in MACHINE_ANSWERS or answered_by == "fax":
+        campaign = db.session.get(Campaign, call.campaign_id)
+        has_message = bool(campaign.voicemail_text or campaign.voicemail_url)
+        if answered_by != "fax" and has_message and not call.status.final:
+            redirect = voicemail_twiml(campaign.voicemail_text, campaign.voicemail_url)
+            call.voicemail_left = True
+        elif not call.status.final:
+            redirect = hangup_twiml()
+        detach_volunteer(call)
+    db.session.flush()
+    publish_for_call(call)
+    return call, redirect
+
+
+def detach_volunteer(call: Call) -> None:
+    """The volunteer moves on while the call finishes by itself (machine, voicemail)."""
+    session = call.session
+    if session is not None and session.current_call_id == call.id:
+        session.current_call_id = None
+        session.current_target_id = None
+        session.draft = {}
+        session.notice = {"reason": "machine", "call_id": call.id}
+        touch(session)
+
+
+# --- outcomes ------------------------------------------------------------------------------
+
+
+class OutcomeError(CallingError):
+    pass
+
+
+def submit_outcome(
+    session: CallingSession,
+    *,
+    call_id: int,
+    outcome_code: str,
+    answers: dict[str, Any],
+    notes: str,
+    submission_id: str,
+    callback_at: datetime | None = None,
+) -> tuple[Call, bool, str | None]:
+    """The volunteer records an outcome. Idempotent by ``submission_id``: a resubmission
+    after a reconnect returns the call already recorded and writes nothing. Returns
+    (call, written, SID of a live call to hang up after commit)."""
+    if not submission_id or len(submission_id) > 64:
+        raise OutcomeError("This form is missing its submission id; reload the page.")
+    existing = db.session.scalar(select(Call).where(Call.submission_id == submission_id))
+    if existing is not None:
+        if existing.volunteer_id != session.user_id:
+            raise OutcomeError("That submission belongs to someone else.")
+        return existing, False, None
+    call = locked_call(call_id)
+    if call is None or call.volunteer_id != session.user_id:
+        raise OutcomeError("That call is not yours to record.")
+    if call.outcome_id is not None:
+        raise OutcomeError("This call's outcome is already recorded.")
+    outcome = campaigns.outcome_by_code(call.campaign_id, outcome_code)
+    if outcome is None or not outcome.active:
+        raise OutcomeError("Choose one of the campaign's outcomes.")
+    if outcome.is_callback:
+        if callback_at is None or callback_at <= utcnow():
+            raise OutcomeError("Choose a time in the future for the call-back.")
+        if callback_at > utcnow() + timedelta(days=60):
+            raise OutcomeError("Call-backs can be scheduled up to 60 days ahead.")
+    clean = validate_answers(db.session.get(Campaign, call.campaign_id), answers)
+    hang_up_sid = None
+    if not call.status.final:
+        if call.manual or call.provider_sid is None:
+            finalize_call(call, CallStatus.COMPLETED, None, None)
+        else:
+            # Saving the outcome during the conversation ends the call.
+            call.end_reason = call.end_reason or "volunteer_hung_up"
+            hang_up_sid = call.provider_sid
+    call.submission_id = submission_id
+    record_outcome(
+        call,
+        outcome,
+        answers=clean,
+        notes=(notes or "").strip()[:5000],
+        by=session.user,
+        callback_at=callback_at,
+    )
+    return call, True, hang_up_sid
+
+
+def validate_answers(campaign: Campaign, answers: dict[str, Any]) -> dict[str, Any]:
+    """Keep answers to visible questions only, each a valid choice (or text)."""
+    answers = answers or {}
+    if not isinstance(answers, dict):
+        raise OutcomeError("Survey answers are malformed.")
+    clean: dict[str, Any] = {}
+    for question in campaign.questions:
+        value = answers.get(str(question.id))
+        if value in (None, "", []):
+            continue
+        if question.show_if_question_id is not None:
+            shown_by = clean.get(str(question.show_if_question_id))
+            values = shown_by if isinstance(shown_by, list) else [shown_by]
+            if question.show_if_value not in values:
+                continue
+        if question.kind == QuestionKind.TEXT:
+            clean[str(question.id)] = str(value).strip()[:2000]
+        elif question.kind == QuestionKind.SINGLE:
+            if value not in question.choices:
+                raise OutcomeError(f"{question.prompt}: choose one of the listed answers.")
+            clean[str(question.id)] = value
+        else:
+            values = value if isinstance(value, list) else [value]
+            if any(v not in question.choices for v in values):
+                raise OutcomeError(f"{question.prompt}: choose from the listed answers.")
+            clean[str(question.id)] = [c for c in question.choices if c in values]
+    return clean
+
+
+def record_outcome(
+    call: Call,
+    outcome: Outcome,
+    *,
+    answers: dict[str, Any],
+    notes: str,
+    by: User | None,
+    callback_at: datetime | None = None,
+) -> None:
+    """Close the call: outcome, queue, supporter store (history, flags, tags, RSVP)."""
+    now = utcnow()
+    campaign = db.session.get(Campaign, call.campaign_id)
+    call.outcome_id = outcome.id
+    call.outcome_at = now
+    call.outcome_by_id = by.id if by else None
+    call.answers = answers
+    call.notes = notes
+    person = supporters.get_person(call.person_id)
+    phone = db.session.get(Phone, call.phone_id)
+    target = call.target
+    target.last_outcome = outcome.code
+    _update_queue(target, campaign, outcome, phone, now, callback_at)
+    supporters.record_activity(
+        person,
+        kind="call",
+        module="calling",
+        actor=by or db.session.get(User, call.volunteer_id),
+        campaign_id=campaign.id,
+        payload={
+            "call_id": call.id,
+            "phone_id": call.phone_id,
+            "outcome": outcome.code,
+            "outcome_label": outcome.label,
+            "bucket": outcome.bucket.value,
+            "answers": _labelled_answers(campaign, answers),
+            "notes": notes,
+            "duration_seconds": call.duration_seconds,
+            "dialed_at": call.dialed_at.isoformat() if call.dialed_at else None,
+            "ended_at": call.ended_at.isoformat() if call.ended_at else None,
+            "answered_by": call.answered_by,
+            "voicemail_left": call.voicemail_left,
+            "recorded_by": "volunteer" if by else "automatic",
+            "callback_at": callback_at.isoformat() if callback_at else None,
+        },
+    )
+    if outcome.bucket == OutcomeBucket.BAD_NUMBER and phone.status == PhoneStatus.OK:
+        supporters.mark_phone_bad(
+            phone, outcome.phone_reason or outcome.code, actor=by, module="calling",
+            campaign_id=campaign.id,
+        )
+    if outcome.bucket == OutcomeBucket.NEVER and outcome.person_flag:
+        supporters.set_person_flags(
+            person, actor=by, module="calling", reason=outcome.label,
+            campaign_id=campaign.id, **{outcome.person_flag: True},
+        )
+        if outcome.person_flag == "do_not_call":
+            supporters.add_to_do_not_call(phone.number, reason=outcome.label, source="calling")
+    _apply_answer_effects(campaign, person, answers, by)
+    session = call.session
+    if session is not None:
+        if outcome.bucket == OutcomeBucket.CONTACT:
+            session.contacts_made += 1
+        if session.current_call_id == call.id:
+            session.current_call_id = None
+            session.current_target_id = None
+            session.draft = {}
+            touch(session)
+    db.session.flush()
+    publish_for_call(call)
+
+
+def _update_queue(target, campaign, outcome, phone, now, callback_at) -> None:
+    target.claimed_by_id = None
+    target.lease_expires_at = None
+    target.priority = 1
+    if outcome.is_callback and callback_at is not None:
+        target.status = TargetStatus.QUEUED
+        target.priority = 0
+        target.due_at = callback_at
+        return
+    if outcome.ends_attempts or outcome.bucket == OutcomeBucket.NEVER:
+        queue.finish_target(target, outcome.code)
+        return
+    if outcome.bucket == OutcomeBucket.BAD_NUMBER:
+        # Other phones of this person may still be tried.
+        others = db.session.scalar(
+            select(Phone.id)
+            .where(
+                Phone.person_id == target.person_id,
+                Phone.id != phone.id,
+                Phone.status == PhoneStatus.OK,
+            )
+            .limit(1)
+        )
+        if others is None:
+            queue.finish_target(target, "no_good_phone")
+        else:
+            target.status = TargetStatus.QUEUED
+            target.due_at = now
+        return
+    if target.attempts >= campaign.max_attempts:
+        queue.finish_target(target, "max_attempts")
+        return
+    target.status = TargetStatus.QUEUED
+    target.due_at = now + timedelta(minutes=outcome.retry_delay_minutes or 60)
+
+
+def _labelled_answers(campaign: Campaign, answers: dict[str, Any]) -> list[dict[str, Any]]:
+    by_id = {str(q.id): q for q in campaign.questions}
+    return [
+        {"question_id": int(qid), "question": by_id[qid].prompt, "answer": value}
+        for qid, value in answers.items()
+        if qid in by_id
+    ]
+
+
+def _apply_answer_effects(campaign, person: Person, answers, by: User | None) -> None:
+    """Tags configured on answers, and RSVPs for questions tied to an event."""
+    for question in campaign.questions:
+        value = answers.get(str(question.id))
+        if value in (None, "", []):
+            continue
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            for tag in (question.answer_tags or {}).get(v, []):
+                supporters.tag_person(person, tag, source=f"campaign:{campaign.id}")
+        if question.event_id is not None:
+            status = (question.rsvp_map or {}).get(values[0])
+            event = db.session.get(Event, question.event_id)
+            if status and event is not None:
+                supporters.record_rsvp(
+                    person, event, RsvpStatus(status), module="calling", actor=by,
+                    campaign_id=campaign.id,
+                )
+
+
+# --- audio leg -----------------------------------------------------------------------------
+
+
+def audio_leg_changed(session: CallingSession, call_sid: str | None, up: bool) -> None:
+    if session.ended_at is not None:
+        return
+    if up:
+        session.audio_call_sid = call_sid or session.audio_call_sid
+    elif call_sid and session.audio_call_sid and call_sid != session.audio_call_sid:
+        return  # an older leg leaving after a newer one joined
+    if session.audio_up != up:
+        session.audio_up = up
+        touch(session)
+    db.session.flush()
+    publish_session_state(session)
+
+
+# --- publishing ----------------------------------------------------------------------------
+
+
+def publish_for_call(call: Call) -> None:
+    session = call.session
+    if session is not None:
+        publish_session_state(session)
+
+
+def publish_session_state(session: CallingSession) -> None:
+    """Queue the full state of this session for its volunteer, emitted after commit."""
+    from phonebank.calling.state import session_snapshot
+
+    realtime.publish(
+        "session.state", session_snapshot(session), room=realtime.user_room(session.user_id)
+    )

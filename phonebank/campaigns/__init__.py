@@ -1,0 +1,1 @@
+"""Campaigns: settings, scripts, surveys, outcomes, calling hours and call lists."""

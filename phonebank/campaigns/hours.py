@@ -1,0 +1,154 @@
+"""When a person may be called: the callee's local time, the law, the state and the campaign.
+
+Pure functions, no database. A person's *zone key* is their candidate IANA zones and US state,
+``"America/New_York America/Chicago|TN"``; with several candidate zones a time is allowed only if
+it is allowed in every one of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+# 47 CFR 64.1200(c)(1): no calls before 8 am or after 9 pm at the called party's location.
+FEDERAL_START = 8 * 60
+FEDERAL_END = 21 * 60
+
+
+@dataclass(frozen=True)
+class StateRule:
+    """A stricter state window: (start, end) minutes per weekday (0 = Monday), None = no calls."""
+
+    windows: tuple[tuple[int, int] | None, ...]
+    max_calls_per_24h: int | None = None
+
+
+def _week(weekday: tuple[int, int] | None, saturday=..., sunday=...) -> tuple:
+    saturday = weekday if saturday is ... else saturday
+    sunday = weekday if sunday is ... else sunday
+    return (weekday,) * 5 + (saturday, sunday)
+
+
+STATE_RULES: dict[str, StateRule] = {
+    # Kentucky: 10 am to 9 pm.
+    "KY": StateRule(_week((10 * 60, 21 * 60))),
+    # Rhode Island: 9 am to 6 pm on weekdays, 10 am to 5 pm Saturday, no Sundays.
+    "RI": StateRule(_week((9 * 60, 18 * 60), saturday=(10 * 60, 17 * 60), sunday=None)),
+    # Alabama, Louisiana, Mississippi: no Sunday calls.
+    "AL": StateRule(_week((8 * 60, 21 * 60), sunday=None)),
+    "LA": StateRule(_week((8 * 60, 21 * 60), sunday=None)),
+    "MS": StateRule(_week((8 * 60, 21 * 60), sunday=None)),
+    # Florida and Oklahoma: 8 am to 8 pm, at most 3 calls in 24 hours.
+    "FL": StateRule(_week((8 * 60, 20 * 60)), max_calls_per_24h=3),
+    "OK": StateRule(_week((8 * 60, 20 * 60)), max_calls_per_24h=3),
+}
+
+
+@dataclass(frozen=True)
+class CampaignWindow:
+    """A campaign's own window: daily [start, end) plus per-weekday overrides."""
+
+    start: int = FEDERAL_START
+    end: int = FEDERAL_END
+    weekdays: tuple[tuple[int, int] | None, ...] | None = None  # 7 entries when set
+
+    @classmethod
+    def from_campaign(cls, campaign) -> CampaignWindow:
+        overrides = campaign.weekday_windows or {}
+        weekdays = None
+        if overrides:
+            base = (campaign.window_start, campaign.window_end)
+            days = []
+            for day in range(7):
+                if str(day) in overrides:
+                    value = overrides[str(day)]
+                    days.append(tuple(value) if value else None)
+                else:
+                    days.append(base)
+            weekdays = tuple(days)
+        return cls(campaign.window_start, campaign.window_end, weekdays)
+
+    def for_weekday(self, weekday: int) -> tuple[int, int] | None:
+        if self.weekdays is not None:
+            return self.weekdays[weekday]
+        return (self.start, self.end)
+
+
+def parse_zone_key(key: str) -> tuple[list[str], str]:
+    zones, _, state = key.partition("|")
+    return zones.split(), state.upper()
+
+
+def make_zone_key(zones: list[str], state: str = "") -> str:
+    return " ".join(sorted(set(zones))) + "|" + (state or "").upper()
+
+
+@lru_cache(maxsize=512)
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def window_for(local_weekday: int, state: str, campaign: CampaignWindow) -> tuple[int, int] | None:
+    """The allowed [start, end) minutes on that local weekday, or None for no calls."""
+    start, end = FEDERAL_START, FEDERAL_END
+    rule = STATE_RULES.get(state)
+    if rule is not None:
+        day = rule.windows[local_weekday]
+        if day is None:
+            return None
+        start, end = max(start, day[0]), min(end, day[1])
+    own = campaign.for_weekday(local_weekday)
+    if own is None:
+        return None
+    start, end = max(start, own[0]), min(end, own[1])
+    return (start, end) if start < end else None
+
+
+def allowed_at(now_utc: datetime, zone_key: str, campaign: CampaignWindow) -> bool:
+    """Whether a call may be placed now to a person with this zone key.
+
+    No known zone at all means no call: phonebank never guesses a callee's local time.
+    """
+    zones, state = parse_zone_key(zone_key)
+    infos = [_zone(z) for z in zones]
+    if not infos or any(info is None for info in infos):
+        return False
+    for info in infos:
+        local = now_utc.astimezone(info)
+        window = window_for(local.weekday(), state, campaign)
+        minute = local.hour * 60 + local.minute
+        if window is None or not window[0] <= minute < window[1]:
+            return False
+    return True
+
+
+def next_allowed_at(
+    now_utc: datetime, zone_key: str, campaign: CampaignWindow, horizon_days: int = 8
+) -> datetime | None:
+    """The first minute from now when a call is allowed, or None within the horizon."""
+    if allowed_at(now_utc, zone_key, campaign):
+        return now_utc
+    # Step through quarter hours; windows start on whole minutes, so refine at the end.
+    step = timedelta(minutes=15)
+    t = now_utc.replace(second=0, microsecond=0)
+    limit = now_utc + timedelta(days=horizon_days)
+    while t < limit:
+        t += step
+        if allowed_at(t, zone_key, campaign):
+            back = t - step
+            minute = timedelta(minutes=1)
+            while back + minute < t and not allowed_at(back + minute, zone_key, campaign):
+                back += minute
+            return back + minute
+    return None
+
+
+def max_calls_per_24h(zone_key: str) -> int | None:
+    _, state = parse_zone_key(zone_key)
+    rule = STATE_RULES.get(state)
+    return rule.max_calls_per_24h if rule else None

@@ -1,0 +1,147 @@
+"""Volunteers' calling sessions and the calls placed in them."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from phonebank.models.base import Base, utcnow
+from phonebank.models.types import JSONType, str_enum
+
+if TYPE_CHECKING:
+    from phonebank.models.campaign import Campaign, CampaignTarget, Outcome
+    from phonebank.models.person import Person, Phone
+    from phonebank.models.user import User
+
+
+class AudioMode(enum.StrEnum):
+    BROWSER = "browser"  # Twilio Voice SDK in the page
+    PHONE = "phone"  # Twilio calls the volunteer's own phone
+    NONE = "none"  # manual mode: the volunteer dials from their own phone
+
+
+class CallingSession(Base):
+    """One volunteer working one campaign, from joining to ending the session."""
+
+    __tablename__ = "calling_sessions"
+    __table_args__ = (
+        # At most one open session per volunteer.
+        Index(
+            "uq_calling_sessions_open_user",
+            "user_id",
+            unique=True,
+            postgresql_where=text("ended_at IS NULL"),
+            sqlite_where=text("ended_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    ready: Mapped[bool] = mapped_column(default=False)  # wants the next voter
+    state_since: Mapped[datetime] = mapped_column(default=utcnow)
+    audio_mode: Mapped[AudioMode | None] = mapped_column(str_enum(AudioMode, "audio_mode"))
+    audio_call_sid: Mapped[str | None] = mapped_column(String(40))
+    audio_up: Mapped[bool] = mapped_column(default=False)
+    current_target_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_targets.id"))
+    current_call_id: Mapped[int | None] = mapped_column(
+        ForeignKey("calls.id", use_alter=True, name="fk_calling_sessions_current_call_id_calls")
+    )
+    # The address Twilio reaches this app at, as the volunteer's page saw it (for webhooks).
+    base_url: Mapped[str] = mapped_column(String(200), default="")
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Why the volunteer is waiting, when nobody can be called: {"reason": ..., "next_at": ...}.
+    notice: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Totals for this session, shown on the volunteer's page.
+    calls_made: Mapped[int] = mapped_column(default=0)
+    contacts_made: Mapped[int] = mapped_column(default=0)
+    talk_seconds: Mapped[int] = mapped_column(default=0)
+    # The half-filled outcome form, so a reconnecting page can restore it.
+    draft: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    user: Mapped[User] = relationship()
+    campaign: Mapped[Campaign] = relationship()
+    current_target: Mapped[CampaignTarget | None] = relationship()
+    current_call: Mapped[Call | None] = relationship(foreign_keys=[current_call_id])
+
+    @property
+    def conference_name(self) -> str:
+        return f"phonebank-session-{self.id}"
+
+
+class CallStatus(enum.StrEnum):
+    CREATED = "created"  # row written, provider not asked yet
+    QUEUED = "queued"
+    INITIATED = "initiated"
+    RINGING = "ringing"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL_CALL_STATUSES
+
+
+FINAL_CALL_STATUSES = {
+    CallStatus.COMPLETED,
+    CallStatus.BUSY,
+    CallStatus.NO_ANSWER,
+    CallStatus.FAILED,
+    CallStatus.CANCELED,
+}
+
+
+class Call(Base):
+    """One attempt to reach a person on one phone, and its outcome."""
+
+    __tablename__ = "calls"
+    __table_args__ = (
+        UniqueConstraint("provider_sid"),
+        UniqueConstraint("submission_id"),
+        Index("ix_calls_campaign_id_created_at", "campaign_id", "created_at"),
+        Index("ix_calls_person_id_created_at", "person_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("calling_sessions.id"), index=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    target_id: Mapped[int] = mapped_column(ForeignKey("campaign_targets.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    phone_id: Mapped[int] = mapped_column(ForeignKey("phones.id"))
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    manual: Mapped[bool] = mapped_column(default=False)  # dialed by the volunteer by hand
+    provider_sid: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[CallStatus] = mapped_column(
+        str_enum(CallStatus, "call_status"), default=CallStatus.CREATED
+    )
+    last_sequence: Mapped[int] = mapped_column(default=-1)  # highest SequenceNumber applied
+    answered_by: Mapped[str | None] = mapped_column(String(30))  # human, machine_start, ...
+    voicemail_left: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    dialed_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    duration_seconds: Mapped[int | None]
+    end_reason: Mapped[str | None] = mapped_column(String(40))
+    outcome_id: Mapped[int | None] = mapped_column(ForeignKey("outcomes.id"))
+    outcome_at: Mapped[datetime | None]
+    outcome_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: automatic
+    submission_id: Mapped[str | None] = mapped_column(String(64))  # the page's idempotency key
+    answers: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    notes: Mapped[str] = mapped_column(Text, default="")
+
+    person: Mapped[Person] = relationship()
+    phone: Mapped[Phone] = relationship()
+    target: Mapped[CampaignTarget] = relationship()
+    outcome: Mapped[Outcome | None] = relationship()
+    session: Mapped[CallingSession | None] = relationship(foreign_keys=[session_id])

@@ -1,0 +1,1 @@
+"""Telephony: the provider interface, the Twilio provider, and the built-in Twilio emulator."""

@@ -1,0 +1,211 @@
+"""The telephony provider interface and its Twilio implementation.
+
+The calling services talk to ``get_provider()`` only. ``TwilioProvider`` drives the real twilio
+SDK, against Twilio itself or, when ``PHONEBANK_TWILIO_EMULATOR_URL`` is set, against the
+built-in emulator (docs/twilio-emulator.md). Webhook URLs are passed in by the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from flask import Flask, current_app
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.jwt.access_token import AccessToken
+from twilio.jwt.access_token.grants import VoiceGrant
+from twilio.twiml.voice_response import Dial, VoiceResponse
+
+from phonebank.telephony.twilio_client import build_client
+
+log = logging.getLogger(__name__)
+
+
+class TelephonyError(Exception):
+    """The provider refused or could not be reached; the message is safe to show staff."""
+
+
+class NotConfigured(TelephonyError):
+    pass
+
+
+@dataclass
+class ProviderCall:
+    sid: str
+    status: str
+    duration: int | None
+    answered_by: str | None
+
+
+class TelephonyProvider(Protocol):
+    def dial(
+        self,
+        *,
+        to: str,
+        from_: str,
+        answer_url: str,
+        status_url: str,
+        amd_url: str | None,
+        timeout: int,
+    ) -> str: ...
+
+    def redirect(self, sid: str, twiml: str) -> None: ...
+
+    def hang_up(self, sid: str) -> None: ...
+
+    def fetch(self, sid: str) -> ProviderCall: ...
+
+    def access_token(self, identity: str, ttl: int) -> str: ...
+
+    def end_conference(self, friendly_name: str) -> None: ...
+
+
+class TwilioProvider:
+    """Twilio (or the emulator) through the twilio SDK; the client is built on first use."""
+
+    def __init__(self, config: dict):
+        self.account_sid = config.get("TWILIO_ACCOUNT_SID")
+        self.auth_token = config.get("TWILIO_AUTH_TOKEN")
+        self.api_key = config.get("TWILIO_API_KEY")
+        self.api_secret = config.get("TWILIO_API_SECRET")
+        self.twiml_app_sid = config.get("TWILIO_TWIML_APP_SID")
+        self.emulator_url = config.get("TWILIO_EMULATOR_URL")
+        self._client = None
+
+    @property
+    def emulated(self) -> bool:
+        return bool(self.emulator_url)
+
+    @property
+    def client(self):
+        if self._client is None:
+            if not (self.account_sid and self.auth_token):
+                raise NotConfigured(
+                    "Calling is not set up: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are missing."
+                )
+            self._client = build_client(self.account_sid, self.auth_token, self.emulator_url)
+        return self._client
+
+    def _call(self, what: str, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TwilioRestException as exc:
+            log.warning("twilio refused to %s: %s %s", what, exc.code, exc.msg)
+            raise TelephonyError(f"Twilio refused to {what}: {exc.msg}") from exc
+        except (TwilioException, OSError) as exc:
+            log.warning("twilio unreachable (%s): %s", what, exc)
+            raise TelephonyError(f"Could not reach Twilio to {what}.") from exc
+
+    def dial(self, *, to, from_, answer_url, status_url, amd_url, timeout) -> str:
+        options = {}
+        if amd_url:
+            options = {
+                "machine_detection": "DetectMessageEnd",
+                "async_amd": "true",
+                "async_amd_status_callback": amd_url,
+                "async_amd_status_callback_method": "POST",
+            }
+        call = self._call(
+            "place the call",
+            self.client.calls.create,
+            to=to,
+            from_=from_,
+            url=answer_url,
+            method="POST",
+            status_callback=status_url,
+            status_callback_method="POST",
+            status_callback_event=["initiated", "ringing", "answered", "completed"],
+            timeout=timeout,
+            **options,
+        )
+        return call.sid
+
+    def redirect(self, sid: str, twiml: str) -> None:
+        self._call("change the call", self.client.calls(sid).update, twiml=twiml)
+
+    def hang_up(self, sid: str) -> None:
+        try:
+            self.client.calls(sid).update(status="completed")
+        except TwilioRestException as exc:
+            if exc.status == 404 or exc.code in (21220,):  # already over
+                return
+            raise TelephonyError(f"Twilio refused to hang up: {exc.msg}") from exc
+        except (TwilioException, OSError) as exc:
+            raise TelephonyError("Could not reach Twilio to hang up.") from exc
+
+    def fetch(self, sid: str) -> ProviderCall:
+        call = self._call("look up the call", self.client.calls(sid).fetch)
+        duration = int(call.duration) if call.duration not in (None, "") else None
+        return ProviderCall(call.sid, call.status, duration, call.answered_by)
+
+    def access_token(self, identity: str, ttl: int) -> str:
+        if not (self.api_key and self.api_secret and self.twiml_app_sid):
+            raise NotConfigured(
+                "Browser calling is not set up: TWILIO_API_KEY, TWILIO_API_SECRET and "
+                "TWILIO_TWIML_APP_SID are needed."
+            )
+        token = AccessToken(
+            self.account_sid, self.api_key, self.api_secret, identity=identity, ttl=ttl
+        )
+        token.add_grant(
+            VoiceGrant(outgoing_application_sid=self.twiml_app_sid, incoming_allow=False)
+        )
+        return token.to_jwt()
+
+    def end_conference(self, friendly_name: str) -> None:
+        conferences = self._call(
+            "find the conference",
+            self.client.conferences.list,
+            friendly_name=friendly_name,
+            status="in-progress",
+            limit=5,
+        )
+        for conference in conferences:
+            self._call("end the conference", conference.update, status="completed")
+
+
+def get_provider(app: Flask | None = None) -> TwilioProvider:
+    app = app or current_app._get_current_object()
+    provider = app.extensions.get("phonebank.telephony")
+    if provider is None:
+        provider = app.extensions["phonebank.telephony"] = TwilioProvider(app.config)
+    return provider
+
+
+# --- TwiML ---------------------------------------------------------------------------------
+
+
+def conference_twiml(name: str, *, volunteer: bool, status_url: str | None = None) -> str:
+    """Join the volunteer's conference: the volunteer starts it and leaving never ends it."""
+    response = VoiceResponse()
+    dial = Dial()
+    options = {
+        "start_conference_on_enter": True,
+        "end_conference_on_exit": False,
+        "beep": False,
+        "wait_url": "",
+    }
+    if status_url:
+        options.update(status_callback=status_url, status_callback_event="join leave")
+    dial.conference(name, **options)
+    response.append(dial)
+    return str(response)
+
+
+def voicemail_twiml(text: str, audio_url: str) -> str:
+    response = VoiceResponse()
+    if audio_url:
+        response.play(audio_url)
+    elif text:
+        response.say(text)
+    response.hangup()
+    return str(response)
+
+
+def hangup_twiml(message: str | None = None) -> str:
+    response = VoiceResponse()
+    if message:
+        response.say(message)
+    response.hangup()
+    return str(response)

@@ -1,0 +1,1 @@
+"""Twilio's webhooks: TwiML for call legs and call-progress callbacks, all signature-checked."""

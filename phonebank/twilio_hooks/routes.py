@@ -1,0 +1,181 @@
+"""Twilio webhooks. Every route verifies ``X-Twilio-Signature`` against the URL Twilio called
+(``ProxyFix`` makes ``request.url`` the public URL behind a TLS proxy); a forged or unsigned
+request gets 403 and changes nothing. Callbacks are idempotent and order-independent.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from flask import Blueprint, Response, abort, current_app, request
+from twilio.request_validator import RequestValidator
+
+from phonebank.calling import services
+from phonebank.calling.runner import advance_later, hang_up_calls
+from phonebank.extensions import csrf, db
+from phonebank.models import CallingSession
+from phonebank.telephony.provider import (
+    TelephonyError,
+    conference_twiml,
+    get_provider,
+    hangup_twiml,
+)
+
+log = logging.getLogger(__name__)
+bp = Blueprint("twilio_hooks", __name__, url_prefix="/twilio")
+csrf.exempt(bp)
+
+
+def signed_by_twilio(view):
+    """403 unless the request carries a valid Twilio signature for this URL and body."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        token = current_app.config.get("TWILIO_AUTH_TOKEN")
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not token or not signature:
+            log.warning("unsigned webhook refused: %s", request.path)
+            abort(403)
+        if not RequestValidator(token).validate(request.url, request.form.to_dict(), signature):
+            log.warning("webhook with a bad signature refused: %s", request.path)
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def twiml(xml: str) -> Response:
+    return Response(xml, mimetype="text/xml")
+
+
+def _int_arg(name: str) -> int:
+    value = request.args.get(name, "")
+    if not value.isdigit():
+        abort(400)
+    return int(value)
+
+
+def conference_status_url(session: CallingSession) -> str:
+    return f"{session.base_url}/twilio/conference?session={session.id}"
+
+
+@bp.post("/voice/client")
+@signed_by_twilio
+def voice_client():
+    """The TwiML App's voice URL: a browser (Voice SDK) leg asks which conference to join."""
+    identity = request.form.get("From", "").removeprefix("client:")
+    session_id = request.form.get("session_id", "")
+    role, _, user_id = identity.partition("-")
+    session = db.session.get(CallingSession, int(session_id)) if session_id.isdigit() else None
+    if (
+        role != "volunteer"
+        or session is None
+        or str(session.user_id) != user_id
+        or session.ended_at is not None
+    ):
+        return twiml(hangup_twiml("This calling session is not open. Please reload the page."))
+    session.audio_call_sid = request.form.get("CallSid")
+    db.session.commit()
+    return twiml(
+        conference_twiml(
+            session.conference_name, volunteer=True, status_url=conference_status_url(session)
+        )
+    )
+
+
+@bp.post("/voice/volunteer")
+@signed_by_twilio
+def voice_volunteer():
+    """The volunteer answered the call to their own phone: join their conference."""
+    session = db.session.get(CallingSession, _int_arg("session"))
+    if session is None or session.ended_at is not None:
+        return twiml(hangup_twiml("This calling session has ended."))
+    session.audio_call_sid = request.form.get("CallSid")
+    db.session.commit()
+    return twiml(
+        conference_twiml(
+            session.conference_name, volunteer=True, status_url=conference_status_url(session)
+        )
+    )
+
+
+@bp.post("/voice/voter")
+@signed_by_twilio
+def voice_voter():
+    """A voter answered: join the volunteer's conference (AMD decides later if it was one)."""
+    call = db.session.get(services.Call, _int_arg("call"))
+    if call is None or call.session is None or call.session.ended_at is not None:
+        return twiml(hangup_twiml())
+    return twiml(conference_twiml(call.session.conference_name, volunteer=False))
+
+
+@bp.post("/status/voter")
+@signed_by_twilio
+def status_voter():
+    """Call-progress callbacks for a voter's call (initiated, ringing, answered, completed)."""
+    call = services.apply_status_callback(_int_arg("call"), request.form.to_dict())
+    freed = (
+        call is not None
+        and call.status.final
+        and call.session is not None
+        and call.session.current_call_id is None
+    )
+    session_id = call.session_id if call is not None else None
+    db.session.commit()
+    if freed and session_id:
+        advance_later(current_app._get_current_object(), session_id)
+    return ("", 204)
+
+
+@bp.post("/amd")
+@signed_by_twilio
+def amd_result():
+    """Asynchronous answering-machine detection: on a machine, leave the message and move on."""
+    call, redirect = services.apply_amd_result(
+        _int_arg("call"), request.form.get("AnsweredBy", "unknown")
+    )
+    session_id = call.session_id if call is not None else None
+    sid = call.provider_sid if call is not None else None
+    db.session.commit()
+    if redirect and sid:
+        try:
+            get_provider().redirect(sid, redirect)
+        except TelephonyError:
+            hang_up_calls([sid])
+    if redirect and session_id:
+        advance_later(current_app._get_current_object(), session_id)
+    return ("", 204)
+
+
+@bp.post("/status/audio")
+@signed_by_twilio
+def status_audio():
+    """Progress of the call to a volunteer's own phone (their audio leg)."""
+    session = db.session.get(CallingSession, _int_arg("session"))
+    if session is None:
+        return ("", 204)
+    status = request.form.get("CallStatus", "")
+    sid = request.form.get("CallSid")
+    if status in {"completed", "busy", "no-answer", "failed", "canceled"}:
+        services.audio_leg_changed(session, sid, up=False)
+        db.session.commit()
+    return ("", 204)
+
+
+@bp.post("/conference")
+@signed_by_twilio
+def conference_event():
+    """Conference events: the volunteer's audio leg joining or leaving their conference."""
+    session = db.session.get(CallingSession, _int_arg("session"))
+    event = request.form.get("StatusCallbackEvent", "")
+    sid = request.form.get("CallSid")
+    if session is None or event not in {"participant-join", "participant-leave"}:
+        return ("", 204)
+    if sid and sid == session.audio_call_sid:
+        services.audio_leg_changed(session, sid, up=event == "participant-join")
+        db.session.commit()
+        if event == "participant-join" and session.ready:
+            advance_later(current_app._get_current_object(), session.id)
+    return ("", 204)
+
