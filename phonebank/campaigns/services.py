@@ -515,6 +515,18 @@ def format_answer_lines(mapping: dict[str, object], choices: list[str]) -> str:
     return "\n".join(lines)
 
 
+def check_choices(kind: QuestionKind, choices: list[str], answer_effects: bool = False) -> None:
+    """Choice questions need answers; ``answer_effects`` (tags, RSVPs) need a choice question."""
+    if kind == QuestionKind.TEXT and choices:
+        raise CampaignError("A text question has no answers to choose from: clear them.")
+    if kind == QuestionKind.TEXT and answer_effects:
+        raise CampaignError("Tags and RSVPs need answers to choose from, not free text.")
+    if kind == QuestionKind.SINGLE and len(choices) < 2:
+        raise CampaignError("A single-choice question needs at least two answers.")
+    if kind == QuestionKind.MULTIPLE and not choices:
+        raise CampaignError("A multiple-choice question needs at least one answer.")
+
+
 def save_question(
     campaign: Campaign,
     question: SurveyQuestion | None,
@@ -540,17 +552,9 @@ def save_question(
         raise CampaignError("A question needs its wording.")
     if len(prompt) > 500:
         raise CampaignError("A question is at most 500 characters.")
-    if kind == QuestionKind.TEXT:
-        if choices:
-            raise CampaignError("A text question has no answers to choose from: clear them.")
-        if is_main:
-            raise CampaignError("The main question needs answers to choose from.")
-        if answer_tags or event_id or rsvp_map:
-            raise CampaignError("Tags and RSVPs need answers to choose from, not free text.")
-    elif kind == QuestionKind.SINGLE and len(choices) < 2:
-        raise CampaignError("A single-choice question needs at least two answers.")
-    elif kind == QuestionKind.MULTIPLE and not choices:
-        raise CampaignError("A multiple-choice question needs at least one answer.")
+    check_choices(kind, choices, bool(answer_tags or event_id or rsvp_map))
+    if kind == QuestionKind.TEXT and is_main:
+        raise CampaignError("The main question needs answers to choose from.")
 
     questions = ordered_questions(campaign)
     others = [q for q in questions if question is None or q.id != question.id]
