@@ -41,7 +41,8 @@ def configure_logging(app: Flask) -> None:
     level = getattr(logging, str(app.config["LOG_LEVEL"]).upper(), logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app.logger.setLevel(level)
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    for noisy in ("alembic.runtime.plugins", "twilio.http_client"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def apply_proxy_fix(app: Flask) -> None:

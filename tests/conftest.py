@@ -284,6 +284,21 @@ def live_server(postgres_url, tmp_path):
     check_server_log(server)
 
 
+@pytest.fixture
+def calling_stack(postgres_url, tmp_path):
+    """The Twilio emulator and a live server calling through it (sweeper every second)."""
+    from tests.live_calling import CallingStack
+
+    stack = CallingStack(
+        postgres_url,
+        tmp_path,
+        PHONEBANK_SWEEP_INTERVAL_SECONDS="1",
+        PHONEBANK_RECONCILE_TALKING_AFTER_SECONDS="3",
+    ).start()
+    yield stack
+    stack.stop()
+
+
 def check_server_log(server: LiveServer) -> None:
     """A blocked gevent hub or an unhandled error in the server fails the test."""
     log = server.log_text()
@@ -436,7 +451,7 @@ def pytest_collection_modifyitems(items):
     """Mark tests by the real components they use, for the summary and for -m selection."""
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
-        if names & {"live_server", "live_pair"}:
+        if names & {"live_server", "live_pair", "calling_stack"}:
             item.add_marker(pytest.mark.live)
         if names & {"redis_url"}:
             item.add_marker(pytest.mark.redis)

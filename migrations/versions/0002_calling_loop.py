@@ -52,6 +52,7 @@ def upgrade():
     sa.Column('current_call_id', sa.Integer(), nullable=True),
     sa.Column('base_url', sa.String(length=200), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('notice', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('calls_made', sa.Integer(), nullable=False),
     sa.Column('contacts_made', sa.Integer(), nullable=False),

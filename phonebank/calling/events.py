@@ -107,6 +107,7 @@ def on_audio_connect(data):
         caller_id = campaign.caller_id or current_app.config.get("TWILIO_CALLER_ID") or ""
         base = session.base_url
         db.session.commit()
+        provider.expect_volunteer_answer(current_user.phone)
         sid = provider.dial(
             to=current_user.phone,
             from_=caller_id,

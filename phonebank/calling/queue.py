@@ -267,6 +267,8 @@ def next_call_time(campaign: Campaign, now: datetime) -> datetime | None:
         .where(
             CampaignTarget.campaign_id == campaign.id,
             CampaignTarget.status == TargetStatus.QUEUED,
+            _callable_person(),
+            _good_phone_exists(),
         )
         .distinct()
     )

@@ -141,8 +141,12 @@ def reconcile_calls(now) -> int:
             remote = get_provider().fetch(sid)
         except TelephonyError:
             continue
-        status = CallStatus(remote.status) if remote.status in CallStatus else None
-        if status is None or not status.final:
+        try:
+            status = CallStatus(remote.status)
+        except ValueError:
+            log.warning("provider reports unknown status %r for %s", remote.status, sid)
+            continue
+        if not status.final:
             continue
         call = services.locked_call(call_id)
         if remote.answered_by and call.answered_by is None:

@@ -100,8 +100,11 @@ def end_session(session: CallingSession, reason: str = "volunteer") -> list[str]
         return []
     hang_ups = []
     call = session.current_call
-    if call is not None and not call.status.final and call.provider_sid:
-        hang_ups.append(call.provider_sid)
+    if call is not None and call.outcome_id is None:
+        if not call.status.final and call.provider_sid:
+            hang_ups.append(call.provider_sid)  # its final callback releases the person
+        elif call.status.final:
+            release_unrecorded(call)
     target = session.current_target
     if target is not None and target.status == TargetStatus.CLAIMED:
         queue.release_claim(target)
@@ -110,6 +113,7 @@ def end_session(session: CallingSession, reason: str = "volunteer") -> list[str]
     session.ended_at = utcnow()
     session.ready = False
     session.current_target_id = None
+    session.current_call_id = None
     session.notice = {"reason": f"ended:{reason}"}
     touch(session)
     return hang_ups
@@ -349,9 +353,10 @@ def hang_up(session: CallingSession) -> str | None:
 def locked_call(call_id: int) -> Call | None:
     """The call row, locked until commit so concurrent callbacks for it apply one by one."""
     return db.session.scalar(
-        select(Call).where(Call.id == call_id).with_for_update().execution_options(
-            populate_existing=True
-        )
+        select(Call)
+        .where(Call.id == call_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
 
 
@@ -429,8 +434,23 @@ def finalize_call(
         if outcome is not None:
             record_outcome(call, outcome, answers={}, notes="", by=None)
             return
+    if call.outcome_id is None and (session is None or session.current_call_id != call.id):
+        release_unrecorded(call)  # nobody is left to record this call's outcome
     db.session.flush()
     publish_for_call(call)
+
+
+def release_unrecorded(call: Call) -> None:
+    """A call ended with no outcome and no volunteer to give one (the session ended):
+    the person goes back to the queue for another try in an hour."""
+    target = call.target
+    if target.status != TargetStatus.IN_CALL or call.outcome_id is not None:
+        return
+    target.last_outcome = "unrecorded"
+    if target.attempts >= db.session.get(Campaign, call.campaign_id).max_attempts:
+        queue.finish_target(target, "max_attempts")
+    else:
+        queue.release_claim(target, due_at=utcnow() + timedelta(hours=1))
 
 
 def _machine(call: Call) -> bool:
@@ -472,7 +492,8 @@ def apply_amd_result(call_id: int, answered_by: str) -> tuple[Call | None, str |
             call.voicemail_left = True
         elif not call.status.final:
             redirect = hangup_twiml()
-        detach_volunteer(call)
+        if not call.status.final:  # after the end, the volunteer in wrap-up records it
+            detach_volunteer(call)
     db.session.flush()
     publish_for_call(call)
     return call, redirect
@@ -535,8 +556,11 @@ def submit_outcome(
         if call.manual or call.provider_sid is None:
             finalize_call(call, CallStatus.COMPLETED, None, None)
         else:
-            # Saving the outcome during the conversation ends the call.
+            # Saving the outcome during the conversation ends the call; the talk time so far
+            # goes into the history now (Twilio's own duration updates the call row later).
             call.end_reason = call.end_reason or "volunteer_hung_up"
+            if call.answered_at is not None:
+                call.duration_seconds = int((utcnow() - call.answered_at).total_seconds())
             hang_up_sid = call.provider_sid
     call.submission_id = submission_id
     record_outcome(
@@ -626,13 +650,20 @@ def record_outcome(
     )
     if outcome.bucket == OutcomeBucket.BAD_NUMBER and phone.status == PhoneStatus.OK:
         supporters.mark_phone_bad(
-            phone, outcome.phone_reason or outcome.code, actor=by, module="calling",
+            phone,
+            outcome.phone_reason or outcome.code,
+            actor=by,
+            module="calling",
             campaign_id=campaign.id,
         )
     if outcome.bucket == OutcomeBucket.NEVER and outcome.person_flag:
         supporters.set_person_flags(
-            person, actor=by, module="calling", reason=outcome.label,
-            campaign_id=campaign.id, **{outcome.person_flag: True},
+            person,
+            actor=by,
+            module="calling",
+            reason=outcome.label,
+            campaign_id=campaign.id,
+            **{outcome.person_flag: True},
         )
         if outcome.person_flag == "do_not_call":
             supporters.add_to_do_not_call(phone.number, reason=outcome.label, source="calling")
@@ -710,7 +741,11 @@ def _apply_answer_effects(campaign, person: Person, answers, by: User | None) ->
             event = db.session.get(Event, question.event_id)
             if status and event is not None:
                 supporters.record_rsvp(
-                    person, event, RsvpStatus(status), module="calling", actor=by,
+                    person,
+                    event,
+                    RsvpStatus(status),
+                    module="calling",
+                    actor=by,
                     campaign_id=campaign.id,
                 )
 
@@ -742,9 +777,15 @@ def publish_for_call(call: Call) -> None:
 
 
 def publish_session_state(session: CallingSession) -> None:
-    """Queue the full state of this session for its volunteer, emitted after commit."""
+    """Queue the full state of this session for its volunteer, emitted after commit.
+
+    The version is raised in SQL (under the row lock), so concurrent changes get distinct,
+    increasing versions and the page keeps only the newest snapshot.
+    """
     from phonebank.calling.state import session_snapshot
 
+    session.version = CallingSession.version + 1
+    db.session.flush()
     realtime.publish(
         "session.state", session_snapshot(session), room=realtime.user_room(session.user_id)
     )

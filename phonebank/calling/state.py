@@ -67,6 +67,7 @@ def session_snapshot(session: CallingSession) -> dict[str, Any]:
     target = session.current_target
     state = session_state(session, call)
     snapshot: dict[str, Any] = {
+        "version": session.version,
         "session": {
             "id": session.id,
             "campaign": {

@@ -130,21 +130,33 @@ def allowed_at(now_utc: datetime, zone_key: str, campaign: CampaignWindow) -> bo
 def next_allowed_at(
     now_utc: datetime, zone_key: str, campaign: CampaignWindow, horizon_days: int = 8
 ) -> datetime | None:
-    """The first minute from now when a call is allowed, or None within the horizon."""
+    """The first moment from now when a call is allowed, or None within the horizon.
+
+    Windows open at the start of some zone's local window, so those are the only candidates.
+    """
     if allowed_at(now_utc, zone_key, campaign):
         return now_utc
-    # Step through quarter hours; windows start on whole minutes, so refine at the end.
-    step = timedelta(minutes=15)
-    t = now_utc.replace(second=0, microsecond=0)
-    limit = now_utc + timedelta(days=horizon_days)
-    while t < limit:
-        t += step
-        if allowed_at(t, zone_key, campaign):
-            back = t - step
-            minute = timedelta(minutes=1)
-            while back + minute < t and not allowed_at(back + minute, zone_key, campaign):
-                back += minute
-            return back + minute
+    zones, state = parse_zone_key(zone_key)
+    infos = [_zone(z) for z in zones]
+    if not infos or any(info is None for info in infos):
+        return None
+    candidates = set()
+    for info in infos:
+        today = now_utc.astimezone(info).date()
+        for offset in range(horizon_days + 1):
+            day = today + timedelta(days=offset)
+            window = window_for(day.weekday(), state, campaign)
+            if window is None:
+                continue
+            local = datetime(day.year, day.month, day.day, tzinfo=info) + timedelta(
+                minutes=window[0]
+            )
+            candidate = local.astimezone(now_utc.tzinfo)
+            if candidate > now_utc:
+                candidates.add(candidate)
+    for candidate in sorted(candidates):
+        if allowed_at(candidate, zone_key, campaign):
+            return candidate
     return None
 
 

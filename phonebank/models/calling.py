@@ -56,6 +56,8 @@ class CallingSession(Base):
     # The address Twilio reaches this app at, as the volunteer's page saw it (for webhooks).
     base_url: Mapped[str] = mapped_column(String(200), default="")
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Raised with every published change, so a page can drop a snapshot older than one it has.
+    version: Mapped[int] = mapped_column(default=0)
     # Why the volunteer is waiting, when nobody can be called: {"reason": ..., "next_at": ...}.
     notice: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     # Totals for this session, shown on the volunteer's page.
@@ -68,7 +70,10 @@ class CallingSession(Base):
     user: Mapped[User] = relationship()
     campaign: Mapped[Campaign] = relationship()
     current_target: Mapped[CampaignTarget | None] = relationship()
-    current_call: Mapped[Call | None] = relationship(foreign_keys=[current_call_id])
+    # The session and its calls point at each other: post_update breaks the cycle at flush.
+    current_call: Mapped[Call | None] = relationship(
+        foreign_keys=[current_call_id], post_update=True
+    )
 
     @property
     def conference_name(self) -> str:

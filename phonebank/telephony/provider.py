@@ -121,6 +121,15 @@ class TwilioProvider:
         )
         return call.sid
 
+    def expect_volunteer_answer(self, number: str) -> None:
+        """In the emulator, a volunteer's own phone answers and stays on the line (as the
+        volunteer would); with real Twilio there is nothing to arrange."""
+        if self.emulated:
+            from phonebank.telephony.emulator.process import EmulatorControl
+
+            scenario = {"answer": "human", "ring_seconds": 3, "talk_seconds": None}
+            EmulatorControl(self.emulator_url).set_scenarios({number: scenario})
+
     def redirect(self, sid: str, twiml: str) -> None:
         self._call("change the call", self.client.calls(sid).update, twiml=twiml)
 
@@ -137,7 +146,8 @@ class TwilioProvider:
     def fetch(self, sid: str) -> ProviderCall:
         call = self._call("look up the call", self.client.calls(sid).fetch)
         duration = int(call.duration) if call.duration not in (None, "") else None
-        return ProviderCall(call.sid, call.status, duration, call.answered_by)
+        status = getattr(call.status, "value", call.status)  # the SDK may give its own enum
+        return ProviderCall(call.sid, str(status), duration, call.answered_by)
 
     def access_token(self, identity: str, ttl: int) -> str:
         if not (self.api_key and self.api_secret and self.twiml_app_sid):

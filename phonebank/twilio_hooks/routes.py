@@ -75,8 +75,11 @@ def voice_client():
         or session.ended_at is not None
     ):
         return twiml(hangup_twiml("This calling session is not open. Please reload the page."))
+    replaced = session.audio_call_sid if session.audio_up else None
     session.audio_call_sid = request.form.get("CallSid")
     db.session.commit()
+    if replaced and replaced != session.audio_call_sid:
+        hang_up_calls([replaced])  # the same volunteer reconnected from a new page
     return twiml(
         conference_twiml(
             session.conference_name, volunteer=True, status_url=conference_status_url(session)
@@ -178,4 +181,3 @@ def conference_event():
         if event == "participant-join" and session.ready:
             advance_later(current_app._get_current_object(), session.id)
     return ("", 204)
-

@@ -113,12 +113,18 @@
     device = new Device(audio.token, options);
     scheduleTokenRefresh(audio.ttl_seconds);
     audioCall = await device.connect({ params: { session_id: String(state.session.id) } });
+    if (state) render(state);
     audioCall.on("disconnect", () => {
       audioCall = null;
       if (state && !state.session.ended) showNotice("Your audio disconnected. Reconnect it to keep calling.", true);
     });
     audioCall.on("error", (e) => showNotice("Audio problem: " + (e.message || e), true));
   }
+
+  window.addEventListener("pagehide", () => {
+    // Twilio notices a closed page's WebRTC leg by itself; the emulator is told.
+    if (emulated && audioCall) audioCall.disconnect({ keepalive: true });
+  });
 
   function scheduleTokenRefresh(ttlSeconds) {
     clearTimeout(tokenTimer);
@@ -379,6 +385,10 @@
   }
 
   function render(snapshot) {
+    // A reply built before a concurrent change can arrive after that change's push.
+    if (state && snapshot.session.id === state.session.id && snapshot.version < state.version) {
+      return;
+    }
     state = snapshot;
     const s = snapshot.session;
     const st = s.state;
@@ -395,7 +405,9 @@
       showNotice("");
       return;
     }
-    const needsAudio = s.campaign.dialing_mode !== "manual" && !s.audio.up;
+    // A reloaded page has no audio of its own even if an older page's leg is still up.
+    const needsAudio = s.campaign.dialing_mode !== "manual" &&
+      (!s.audio.up || (s.audio.mode === "browser" && !audioCall));
     $("audio-setup").hidden = !needsAudio;
     $("loop").hidden = false;
     $("actionbar").hidden = false;
@@ -458,7 +470,7 @@
 
     $("btn-ready").hidden = s.ready || needsAudio;
     $("btn-pause").hidden = !s.ready;
-    $("btn-call").hidden = !(voter && !call && s.campaign.dialing_mode !== "power");
+    $("btn-call").hidden = !(voter && !call && s.campaign.dialing_mode !== "power") || needsAudio;
     $("btn-call").textContent = s.campaign.dialing_mode === "manual" ? "Show number and call" : "Call";
     $("btn-hangup").hidden = !(inCall && !(call && call.manual));
     $("skip-box").hidden = !(voter && !call);

@@ -47,11 +47,12 @@
     mute(flag = true) { this.muted = flag; this.emit("mute", flag, this); }
     isMuted() { return this.muted; }
 
-    async disconnect() {
+    async disconnect(options = {}) {
       if (this.state === "closed") return;
       try {
         await fetch(`${this.device.url}/_emulator/client/disconnect`, {
           method: "POST",
+          keepalive: !!options.keepalive,
           headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ call_sid: this.sid }),
         });
