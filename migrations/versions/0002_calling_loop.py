@@ -57,6 +57,7 @@ def upgrade():
     sa.Column('calls_made', sa.Integer(), nullable=False),
     sa.Column('contacts_made', sa.Integer(), nullable=False),
     sa.Column('talk_seconds', sa.Integer(), nullable=False),
+    sa.Column('card', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('draft', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_calling_sessions_campaign_id_campaigns')),
     sa.ForeignKeyConstraint(['current_target_id'], ['campaign_targets.id'], name=op.f('fk_calling_sessions_current_target_id_campaign_targets')),
@@ -111,9 +112,6 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_calls_session_id'), ['session_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_calls_target_id'), ['target_id'], unique=False)
 
-    # calling_sessions and calls refer to each other: this key is added once both exist.
-    with op.batch_alter_table('calling_sessions', schema=None) as batch_op:
-        batch_op.create_foreign_key('fk_calling_sessions_current_call_id_calls', 'calls', ['current_call_id'], ['id'])
 
     with op.batch_alter_table('campaign_targets', schema=None) as batch_op:
         batch_op.add_column(sa.Column('status', sa.Enum('queued', 'claimed', 'in_call', 'done', name='target_status', native_enum=False, create_constraint=True), nullable=False, server_default=sa.text("'queued'")))
@@ -196,8 +194,6 @@ def downgrade():
         batch_op.drop_index('ix_calls_person_id_created_at')
         batch_op.drop_index('ix_calls_campaign_id_created_at')
 
-    with op.batch_alter_table('calling_sessions', schema=None) as batch_op:
-        batch_op.drop_constraint('fk_calling_sessions_current_call_id_calls', type_='foreignkey')
     op.drop_table('calls')
     with op.batch_alter_table('calling_sessions', schema=None) as batch_op:
         batch_op.drop_index('uq_calling_sessions_open_user', postgresql_where=sa.text('ended_at IS NULL'), sqlite_where=sa.text('ended_at IS NULL'))

@@ -48,11 +48,22 @@ def calling_event(name: str):
 
 
 def current_session():
+    """The volunteer's open session, marked as seen.
+
+    The mark is committed at once: a handler must not hold the session row's lock while it
+    goes on to lock a call row, because webhooks lock the call first and then the session.
+    """
     session = services.open_session_for(current_user)
     if session is None:
         raise services.CallingError("Join a campaign first.")
     session.last_seen_at = utcnow()
+    db.session.commit()
     return session
+
+
+def locked_current_session():
+    """The volunteer's session, locked for a change of voter or call (see lock_session)."""
+    return services.lock_session(current_session().id)
 
 
 def reply(session) -> dict:
@@ -142,7 +153,7 @@ def on_audio_token(data):
 @calling_event("volunteer.ready")
 def on_ready(data):
     """Ready (true) for the next voter, or pause (false) after the current one."""
-    session = current_session()
+    session = locked_current_session()
     services.set_ready(session, bool(data.get("ready", True)))
     services.publish_session_state(session)
     db.session.commit()
@@ -153,7 +164,7 @@ def on_ready(data):
 @calling_event("call.dial")
 def on_dial(data):
     """Preview mode: the volunteer clicks Call. Manual mode: reveals the number."""
-    session = current_session()
+    session = locked_current_session()
     call = services.prepare_call(session)
     services.publish_session_state(session)
     db.session.commit()
@@ -224,7 +235,7 @@ def on_submit(data):
 
 @calling_event("voter.skip")
 def on_skip(data):
-    session = current_session()
+    session = locked_current_session()
     services.skip_voter(session, str(data.get("reason") or ""))
     services.publish_session_state(session)
     db.session.commit()
@@ -234,7 +245,7 @@ def on_skip(data):
 
 @calling_event("session.end")
 def on_end(data):
-    session = current_session()
+    session = locked_current_session()
     hang_ups = services.end_session(session)
     services.publish_session_state(session)
     db.session.commit()

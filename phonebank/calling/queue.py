@@ -155,7 +155,7 @@ def _claim_one(campaign, volunteer, allowed, now) -> CampaignTarget | None:
         )
         .order_by(CampaignTarget.priority, CampaignTarget.due_at, CampaignTarget.id)
         .limit(1)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, key_share=True)  # FOR NO KEY UPDATE SKIP LOCKED
         .scalar_subquery()
     )
     statement = (

@@ -31,10 +31,12 @@ log = logging.getLogger(__name__)
 
 def advance_session(session_id: int) -> None:
     """Claim the next voter for a ready volunteer with nothing in hand; dial in power mode."""
-    session = db.session.get(CallingSession, session_id, populate_existing=True)
+    session = services.lock_session(session_id)
     if session is None or session.ended_at is not None or not session.ready:
+        db.session.commit()
         return
     call = None
+    before = (session.current_target_id, dict(session.notice or {}))
     if session.current_target_id is None:
         services.present_next_voter(session)
     if services.should_autodial(session):
@@ -42,7 +44,8 @@ def advance_session(session_id: int) -> None:
             call = services.prepare_call(session)
         except services.CallingError as exc:
             session.notice = {"reason": "error", "message": str(exc)}
-    services.publish_session_state(session)
+    if call is not None or (session.current_target_id, session.notice) != before:
+        services.publish_session_state(session)
     db.session.commit()
     if call is not None:
         services.place_call(call.id)
@@ -105,7 +108,35 @@ def sweep() -> dict[str, int]:
     db.session.commit()
     reconciled = reconcile_calls(now)
     ended = end_abandoned_sessions(now)
-    return {"released": released, "reconciled": reconciled, "ended_sessions": ended}
+    advanced = advance_waiting_sessions()
+    return {
+        "released": released,
+        "reconciled": reconciled,
+        "ended_sessions": ended,
+        "advanced": advanced,
+    }
+
+
+def advance_waiting_sessions(limit: int = 200) -> int:
+    """Ready volunteers with nobody in hand try again: people come back to the queue when
+    retries fall due, calling hours open, or a claim elsewhere is released."""
+    ids = list(
+        db.session.scalars(
+            select(CallingSession.id)
+            .where(
+                CallingSession.ended_at.is_(None),
+                CallingSession.ready.is_(True),
+                CallingSession.current_target_id.is_(None),
+                CallingSession.current_call_id.is_(None),
+            )
+            .order_by(CallingSession.state_since)
+            .limit(limit)
+        )
+    )
+    db.session.commit()
+    for session_id in ids:
+        advance_session(session_id)
+    return len(ids)
 
 
 def reconcile_calls(now) -> int:

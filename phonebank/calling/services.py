@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from phonebank import realtime
 from phonebank.calling import queue
+from phonebank.calling.state import mask_number
 from phonebank.campaigns import services as campaigns
 from phonebank.campaigns.hours import CampaignWindow, allowed_at
 from phonebank.extensions import db
@@ -59,6 +60,21 @@ class CallingError(Exception):
 
 
 # --- sessions ------------------------------------------------------------------------------
+
+
+def lock_session(session_id: int) -> CallingSession | None:
+    """The session row, locked until commit, re-read: whoever changes which voter or call a
+    session has holds this lock, so two changes never work from the same stale view.
+
+    Lock order: a call row before its session row (callbacks do), never the other way; code
+    holding this lock must not lock call rows.
+    """
+    return db.session.scalar(
+        select(CallingSession)
+        .where(CallingSession.id == session_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
 
 
 def open_session_for(user: User) -> CallingSession | None:
@@ -153,16 +169,21 @@ def present_next_voter(session: CallingSession) -> CampaignTarget | None:
     try:
         claim = queue.claim_next_voter(session.campaign, session.user)
     except queue.NothingToCall as empty:
-        session.notice = {
+        notice = {
             "reason": empty.reason,
             "next_at": empty.next_at.isoformat() if empty.next_at else None,
         }
-        touch(session)
+        if session.notice != notice:  # the waiting time runs on while nothing changes
+            session.notice = notice
+            touch(session)
         return None
+    from phonebank.calling.state import voter_card
+
     session.current_target_id = claim.target.id
     session.current_call_id = None
     session.draft = {}
     session.notice = {}
+    session.card = voter_card(session, claim.target, None)
     touch(session)
     return claim.target
 
@@ -255,6 +276,14 @@ def prepare_call(session: CallingSession) -> Call | None:
     session.current_call_id = call.id
     session.calls_made += 1
     if manual:
+        session.card = {
+            **(session.card or {}),
+            "phone": {
+                "masked": mask_number(phone.number),
+                "type": phone.type.value,
+                "number": phone.number,
+            },
+        }
         supporters.record_activity(
             person,
             kind="number_revealed",
@@ -355,7 +384,9 @@ def locked_call(call_id: int) -> Call | None:
     return db.session.scalar(
         select(Call)
         .where(Call.id == call_id)
-        .with_for_update()
+        # NO KEY UPDATE: foreign-key checks from rows pointing at this call (its session)
+        # take KEY SHARE locks, which this must not block, or the two deadlock.
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     )
 
@@ -761,6 +792,7 @@ def audio_leg_changed(session: CallingSession, call_sid: str | None, up: bool) -
     elif call_sid and session.audio_call_sid and call_sid != session.audio_call_sid:
         return  # an older leg leaving after a newer one joined
     if session.audio_up != up:
+        log.info("session %s audio leg %s is %s", session.id, call_sid, "up" if up else "down")
         session.audio_up = up
         touch(session)
     db.session.flush()
@@ -786,6 +818,12 @@ def publish_session_state(session: CallingSession) -> None:
 
     session.version = CallingSession.version + 1
     db.session.flush()
+    # Holding the session row now, re-read what the snapshot shows: a change another
+    # transaction committed meanwhile must not be hidden behind this higher version.
+    for related in (session.current_call, session.current_target):
+        if related is not None:
+            db.session.expire(related)
+    db.session.expire(session)
     realtime.publish(
         "session.state", session_snapshot(session), room=realtime.user_room(session.user_id)
     )

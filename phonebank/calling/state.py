@@ -64,7 +64,7 @@ def session_state(session: CallingSession, call: Call | None) -> str:
 def session_snapshot(session: CallingSession) -> dict[str, Any]:
     campaign: Campaign = session.campaign
     call = session.current_call
-    target = session.current_target
+    target = session.current_target if not session.card else None
     state = session_state(session, call)
     snapshot: dict[str, Any] = {
         "version": session.version,
@@ -96,8 +96,8 @@ def session_snapshot(session: CallingSession) -> dict[str, Any]:
         "call": None,
         "draft": session.draft or {},
     }
-    if target is not None:
-        snapshot["voter"] = voter_card(session, target, call)
+    if session.current_target_id is not None:
+        snapshot["voter"] = session.card or voter_card(session, target, call)
     if call is not None:
         snapshot["call"] = {
             "id": call.id,

@@ -50,9 +50,10 @@ class CallingSession(Base):
     audio_call_sid: Mapped[str | None] = mapped_column(String(40))
     audio_up: Mapped[bool] = mapped_column(default=False)
     current_target_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_targets.id"))
-    current_call_id: Mapped[int | None] = mapped_column(
-        ForeignKey("calls.id", use_alter=True, name="fk_calling_sessions_current_call_id_calls")
-    )
+    # Deliberately no foreign key: PostgreSQL's check of one would take a KEY SHARE lock on
+    # the call row, which deadlocks against a call row being locked by a callback while that
+    # callback waits for this session row. The services keep the pointer right.
+    current_call_id: Mapped[int | None]
     # The address Twilio reaches this app at, as the volunteer's page saw it (for webhooks).
     base_url: Mapped[str] = mapped_column(String(200), default="")
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -64,6 +65,8 @@ class CallingSession(Base):
     calls_made: Mapped[int] = mapped_column(default=0)
     contacts_made: Mapped[int] = mapped_column(default=0)
     talk_seconds: Mapped[int] = mapped_column(default=0)
+    # The voter card of the person in hand, built once at the claim (the snapshot reuses it).
+    card: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     # The half-filled outcome form, so a reconnecting page can restore it.
     draft: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
@@ -72,7 +75,7 @@ class CallingSession(Base):
     current_target: Mapped[CampaignTarget | None] = relationship()
     # The session and its calls point at each other: post_update breaks the cycle at flush.
     current_call: Mapped[Call | None] = relationship(
-        foreign_keys=[current_call_id], post_update=True
+        primaryjoin="foreign(CallingSession.current_call_id) == Call.id", post_update=True
     )
 
     @property

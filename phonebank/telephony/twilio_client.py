@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
+from requests.adapters import HTTPAdapter
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
@@ -35,10 +36,15 @@ def build_client(
     auth_token: str,
     emulator_url: str | None = None,
     timeout: float = 10.0,
+    pool_size: int = 100,
 ) -> Client:
     """A twilio ``Client``; ``emulator_url`` redirects it to the built-in emulator."""
     if emulator_url:
         http_client = RedirectingHttpClient(emulator_url, timeout=timeout)
     else:
         http_client = TwilioHttpClient(timeout=timeout)
+    # One web process places many calls at once: keep enough connections alive for them.
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+    http_client.session.mount("https://", adapter)
+    http_client.session.mount("http://", adapter)
     return Client(account_sid, auth_token, http_client=http_client)

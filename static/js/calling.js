@@ -432,7 +432,7 @@
       $("voter-name").textContent = voter.name;
       $("voter-place").textContent = [voter.city, voter.region].filter(Boolean).join(", ") || "—";
       $("voter-phone").textContent = `${voter.phone.type || "phone"} ${voter.phone.masked || ""}`;
-      $("voter-attempt").textContent = voter.attempts + (call ? 0 : 1);
+      $("voter-attempt").textContent = voter.attempts + 1; // the card is from the claim
       $("voter-number").hidden = !voter.phone.number;
       $("voter-number").textContent = voter.phone.number
         ? "Dial this number from your phone: " + voter.phone.number : "";
