@@ -12,6 +12,7 @@ back to the queue. A target whose call is under way (``in_call``) never does.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -90,18 +91,42 @@ def _not_busy_elsewhere():
     )
 
 
-def allowed_zone_keys(campaign: Campaign, now: datetime) -> list[str]:
-    """The zone keys on this campaign's list that may be called at this moment."""
-    window = CampaignWindow.from_campaign(campaign)
-    keys = db.session.scalars(
-        select(CampaignTarget.zone_key)
-        .where(
-            CampaignTarget.campaign_id == campaign.id,
-            CampaignTarget.status != TargetStatus.DONE,
+# Zone keys of each campaign's list, per process, for a few seconds: reading them is a scan
+# of the whole list, and lists change far more slowly than volunteers claim.
+_zone_keys: dict[int, tuple[float, list[str]]] = {}
+ZONE_KEYS_TTL_SECONDS = 10.0
+
+
+def campaign_zone_keys(campaign_id: int) -> list[str]:
+    cached = _zone_keys.get(campaign_id)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    keys = list(
+        db.session.scalars(
+            select(CampaignTarget.zone_key)
+            .where(
+                CampaignTarget.campaign_id == campaign_id,
+                CampaignTarget.status != TargetStatus.DONE,
+            )
+            .distinct()
         )
-        .distinct()
     )
-    return [key for key in keys if allowed_at(now, key, window)]
+    _zone_keys[campaign_id] = (time.monotonic() + ZONE_KEYS_TTL_SECONDS, keys)
+    return keys
+
+
+def forget_zone_keys(campaign_id: int) -> None:
+    """Drop this process's cached zone keys (after people are added to the list)."""
+    _zone_keys.pop(campaign_id, None)
+
+
+def allowed_zone_keys(campaign: Campaign, now: datetime) -> list[str]:
+    """The zone keys on this campaign's list that may be called at this moment.
+
+    A key added within the cache's lifetime waits at most that long to be called.
+    """
+    window = CampaignWindow.from_campaign(campaign)
+    return [key for key in campaign_zone_keys(campaign.id) if allowed_at(now, key, window)]
 
 
 def claim_next_voter(campaign: Campaign, volunteer: User, now: datetime | None = None) -> Claim:

@@ -251,6 +251,9 @@ def add_people(campaign: Campaign, person_ids: Iterable[int]) -> int:
         )
         added += _count_targets(campaign.id) - before
     db.session.flush()
+    from phonebank.calling.queue import forget_zone_keys
+
+    forget_zone_keys(campaign.id)
     return added
 
 

@@ -154,7 +154,7 @@ def work(volunteer, campaign_id: int, deadline: float, errors: list) -> None:
         errors.append(repr(exc))
 
 
-@pytest.mark.timeout(400)
+@pytest.mark.timeout(600)
 def test_fifty_volunteers_drain_five_thousand_people(postgres_url, tmp_path):
     stack = CallingStack(
         postgres_url,
@@ -168,11 +168,11 @@ def test_fifty_volunteers_drain_five_thousand_people(postgres_url, tmp_path):
         data = seed(stack.app(), open_zone())
         # Every kind of ending, weighted towards the quick ones so 5,000 calls fit the suite.
         stack.control.configure(
-            outcome_mix={"human": 0.1, "machine": 0.1, "busy": 0.2, "no-answer": 0.3, "failed": 0.3}
+            outcome_mix={"human": 0.1, "machine": 0.1, "busy": 0.2, "no-answer": 0.2, "failed": 0.4}
         )
         volunteers = [stack.volunteer(email) for email in data["volunteers"]]
         errors: list = []
-        deadline = time.monotonic() + float(os.environ.get("DRAIN_SECONDS", 300))
+        deadline = time.monotonic() + float(os.environ.get("DRAIN_SECONDS", 480))
         threads = [
             threading.Thread(target=work, args=(v, data["campaign_id"], deadline, errors))
             for v in volunteers
