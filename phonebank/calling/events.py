@@ -70,6 +70,14 @@ def reply(session) -> dict:
     return {"ok": True, "state": session_snapshot(session)}
 
 
+def commit_and_advance(session) -> dict:
+    """Publish the change, commit, give a ready volunteer their next voter, and reply."""
+    services.publish_session_state(session)
+    db.session.commit()
+    advance_session(session.id)
+    return reply(db.session.get(services.CallingSession, session.id))
+
+
 def base_url() -> str:
     return current_app.config.get("PUBLIC_URL") or request.url_root
 
@@ -155,10 +163,7 @@ def on_ready(data):
     """Ready (true) for the next voter, or pause (false) after the current one."""
     session = locked_current_session()
     services.set_ready(session, bool(data.get("ready", True)))
-    services.publish_session_state(session)
-    db.session.commit()
-    advance_session(session.id)
-    return reply(db.session.get(services.CallingSession, session.id))
+    return commit_and_advance(session)
 
 
 @calling_event("call.dial")
@@ -166,12 +171,11 @@ def on_dial(data):
     """Preview mode: the volunteer clicks Call. Manual mode: reveals the number."""
     session = locked_current_session()
     call = services.prepare_call(session)
+    if call is None:  # the person can no longer be called: on to the next one
+        return commit_and_advance(session)
     services.publish_session_state(session)
     db.session.commit()
-    if call is not None:
-        services.place_call(call.id)
-    else:
-        advance_session(session.id)
+    services.place_call(call.id)
     return reply(db.session.get(services.CallingSession, session.id))
 
 
@@ -237,10 +241,7 @@ def on_submit(data):
 def on_skip(data):
     session = locked_current_session()
     services.skip_voter(session, str(data.get("reason") or ""))
-    services.publish_session_state(session)
-    db.session.commit()
-    advance_session(session.id)
-    return reply(db.session.get(services.CallingSession, session.id))
+    return commit_and_advance(session)
 
 
 @calling_event("session.end")

@@ -12,6 +12,15 @@ from tests.live_calling import post_signed, seed_campaign
 HUMAN_STAYS = {"answer": "human", "ring_seconds": 2, "talk_seconds": None}
 
 
+def ready_volunteer(stack, data):
+    """The campaign's first volunteer: joined, audio connected, ready."""
+    volunteer = stack.volunteer(data["volunteers"][0])
+    volunteer.join(data["campaign_id"])
+    volunteer.connect_audio()
+    volunteer.emit("volunteer.ready", {"ready": True})
+    return volunteer
+
+
 def db_query(stack, fn):
     app = stack.app()
     with app.app_context():
@@ -87,10 +96,7 @@ def test_no_full_number_reaches_the_volunteer(calling_stack):
     stack = calling_stack
     data = seed_campaign(stack.app(), people=2)
     stack.control.set_scenarios({n: HUMAN_STAYS for n in data["numbers"]})
-    volunteer = stack.volunteer(data["volunteers"][0])
-    volunteer.join(data["campaign_id"])
-    volunteer.connect_audio()
-    volunteer.emit("volunteer.ready", {"ready": True})
+    volunteer = ready_volunteer(stack, data)
     volunteer.wait_state("preview")
     volunteer.emit("call.dial")
     volunteer.wait_state("talking")
@@ -111,10 +117,7 @@ def test_power_mode_dials_by_itself_and_machines_get_voicemail(calling_stack):
             second: HUMAN_STAYS,
         }
     )
-    volunteer = stack.volunteer(data["volunteers"][0])
-    volunteer.join(data["campaign_id"])
-    volunteer.connect_audio()
-    volunteer.emit("volunteer.ready", {"ready": True})
+    volunteer = ready_volunteer(stack, data)
     # The machine is handled without the volunteer; the next voter is dialed at once.
     volunteer.wait_for(
         lambda s: s["session"]["state"] == "talking" and s["voter"]["name"] == "Voter1 Test",
@@ -145,10 +148,7 @@ def test_reconnect_mid_call_resumes_same_call_and_draft(calling_stack):
     stack = calling_stack
     data = seed_campaign(stack.app(), people=2)
     stack.control.set_scenarios({n: HUMAN_STAYS for n in data["numbers"]})
-    volunteer = stack.volunteer(data["volunteers"][0])
-    volunteer.join(data["campaign_id"])
-    volunteer.connect_audio()
-    volunteer.emit("volunteer.ready", {"ready": True})
+    volunteer = ready_volunteer(stack, data)
     volunteer.wait_state("preview")
     volunteer.emit("call.dial")
     talking = volunteer.wait_state("talking")
@@ -191,10 +191,7 @@ def test_duplicate_and_reordered_callbacks_leave_one_result(calling_stack):
     data = seed_campaign(stack.app(), people=3, dialing_mode="power")
     stack.control.set_scenarios({"*": {"answer": "busy", "ring_seconds": 1}})
     stack.control.set_faults(duplicate=1.0, reorder=1.0)
-    volunteer = stack.volunteer(data["volunteers"][0])
-    volunteer.join(data["campaign_id"])
-    volunteer.connect_audio()
-    volunteer.emit("volunteer.ready", {"ready": True})
+    ready_volunteer(stack, data)  # power mode: the server dials all three by itself
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         calls = calls_of(stack)
@@ -222,10 +219,7 @@ def test_missing_final_callback_is_reconciled_from_the_api(calling_stack):
     data = seed_campaign(stack.app(), people=1)
     stack.control.set_scenarios({"*": {"answer": "human", "ring_seconds": 1, "talk_seconds": 2}})
     stack.control.set_faults(drop_final=1.0)
-    volunteer = stack.volunteer(data["volunteers"][0])
-    volunteer.join(data["campaign_id"])
-    volunteer.connect_audio()
-    volunteer.emit("volunteer.ready", {"ready": True})
+    volunteer = ready_volunteer(stack, data)
     volunteer.wait_state("preview")
     volunteer.emit("call.dial")
     volunteer.wait_state("talking")
@@ -241,10 +235,7 @@ def test_forged_and_unsigned_webhooks_are_refused(calling_stack):
     stack.server.expected_log.append(r"WARNING")
     data = seed_campaign(stack.app(), people=1)
     stack.control.set_scenarios({n: HUMAN_STAYS for n in data["numbers"]})
-    volunteer = stack.volunteer(data["volunteers"][0])
-    volunteer.join(data["campaign_id"])
-    volunteer.connect_audio()
-    volunteer.emit("volunteer.ready", {"ready": True})
+    volunteer = ready_volunteer(stack, data)
     volunteer.wait_state("preview")
     volunteer.emit("call.dial")
     call = volunteer.wait_state("talking")["call"]
@@ -300,10 +291,7 @@ def test_calling_window_refuses_outside_hours(calling_stack):
     ]
     closed = next(z for z in candidates if not allowed_at(now, f"{z}|", CampaignWindow()))
     data = seed_campaign(stack.app(), people=2, zone=closed, state="")
-    volunteer = stack.volunteer(data["volunteers"][0])
-    volunteer.join(data["campaign_id"])
-    volunteer.connect_audio()
-    volunteer.emit("volunteer.ready", {"ready": True})
+    volunteer = ready_volunteer(stack, data)
     state = volunteer.wait_for(lambda s: s["session"]["notice"].get("reason") == "outside_hours")
     assert state["voter"] is None
     assert state["session"]["notice"]["next_at"]
@@ -314,10 +302,7 @@ def test_do_not_call_set_between_claim_and_dial_is_honoured(calling_stack):
     stack = calling_stack
     data = seed_campaign(stack.app(), people=2)
     stack.control.set_scenarios({n: HUMAN_STAYS for n in data["numbers"]})
-    volunteer = stack.volunteer(data["volunteers"][0])
-    volunteer.join(data["campaign_id"])
-    volunteer.connect_audio()
-    volunteer.emit("volunteer.ready", {"ready": True})
+    volunteer = ready_volunteer(stack, data)
     card = volunteer.wait_state("preview")["voter"]
     from phonebank.models import CampaignTarget, Person
 
