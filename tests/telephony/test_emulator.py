@@ -33,11 +33,11 @@ from phonebank.telephony.twilio_client import RedirectingHttpClient, build_clien
 
 from .conftest import ACCOUNT_SID, API_KEY, API_SECRET, APP_SID, AUTH_TOKEN, SPEED, wait_until
 
-# Twilio's OpenAPI description of the calls phonebank uses, in shared/ beside the repository.
+# Twilio's OpenAPI description of the calls phonebank uses (see reference/README.md).
 SPEC_PATH = Path(
     os.environ.get(
         "PHONEBANK_TWILIO_OPENAPI",
-        Path(__file__).resolve().parents[3] / "shared/reference/twilio_api_v2010_voice.json",
+        Path(__file__).resolve().parent / "reference" / "twilio_api_v2010_voice.json",
     )
 )
 
