@@ -83,7 +83,7 @@ _lock = threading.Lock()
 def start_sweeper(app: Flask) -> None:
     """Start this process's sweeper once (on the first calling event it serves)."""
     with _lock:
-        if id(app) in _started or app.config.get("TESTING_NO_SWEEPER"):
+        if id(app) in _started:
             return
         _started.add(id(app))
     socketio.start_background_task(_sweep_forever, app)

@@ -18,7 +18,6 @@ from phonebank.models import (
     CallingSession,
     CallStatus,
     Campaign,
-    DialingMode,
     Outcome,
     Phone,
 )
@@ -139,9 +138,7 @@ def voter_card(session: CallingSession, target, call: Call | None) -> dict[str, 
         ),
         "history": contact_history(person.id),
     }
-    if campaign.dialing_mode == DialingMode.MANUAL and call is not None and phone is not None:
-        card["phone"]["number"] = phone.number  # manual dialing: shown, and logged
-    return card
+    return card  # manual mode adds the full number when the volunteer dials (prepare_call)
 
 
 def contact_history(person_id: int, limit: int = 5) -> list[dict[str, Any]]:

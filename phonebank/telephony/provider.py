@@ -187,8 +187,10 @@ def get_provider(app: Flask | None = None) -> TwilioProvider:
 # --- TwiML ---------------------------------------------------------------------------------
 
 
-def conference_twiml(name: str, *, volunteer: bool, status_url: str | None = None) -> str:
-    """Join the volunteer's conference: the volunteer starts it and leaving never ends it."""
+def conference_twiml(name: str, status_url: str | None = None) -> str:
+    """Join a volunteer's conference. Any leg starts it and no leg's leaving ends it, so a
+    volunteer whose page drops can rejoin the same call; ``status_url`` (the volunteer's leg)
+    asks for join and leave events."""
     response = VoiceResponse()
     dial = Dial()
     options = {

@@ -81,9 +81,7 @@ def voice_client():
     if replaced and replaced != session.audio_call_sid:
         hang_up_calls([replaced])  # the same volunteer reconnected from a new page
     return twiml(
-        conference_twiml(
-            session.conference_name, volunteer=True, status_url=conference_status_url(session)
-        )
+        conference_twiml(session.conference_name, status_url=conference_status_url(session))
     )
 
 
@@ -97,9 +95,7 @@ def voice_volunteer():
     session.audio_call_sid = request.form.get("CallSid")
     db.session.commit()
     return twiml(
-        conference_twiml(
-            session.conference_name, volunteer=True, status_url=conference_status_url(session)
-        )
+        conference_twiml(session.conference_name, status_url=conference_status_url(session))
     )
 
 
@@ -110,7 +106,7 @@ def voice_voter():
     call = db.session.get(services.Call, _int_arg("call"))
     if call is None or call.session is None or call.session.ended_at is not None:
         return twiml(hangup_twiml())
-    return twiml(conference_twiml(call.session.conference_name, volunteer=False))
+    return twiml(conference_twiml(call.session.conference_name))
 
 
 @bp.post("/status/voter")
