@@ -88,17 +88,31 @@ def sqlite_template(tmp_path_factory):
     return path
 
 
-def truncate_postgres(url: str) -> None:
+def truncate_postgres(url: str, attempts: int = 5) -> None:
+    """Empty every table. A live server still finishing the last test's work (a socket's
+    disconnect handler, say) can deadlock with TRUNCATE: PostgreSQL then aborts one side, and
+    this simply tries again."""
+    from sqlalchemy.exc import OperationalError
+
     engine = create_engine(url)
-    with engine.begin() as conn:
-        tables = conn.execute(
-            text(
-                "select tablename from pg_tables where schemaname = 'public' "
-                "and tablename <> 'alembic_version'"
-            )
-        ).scalars()
-        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+    try:
+        for attempt in range(attempts):
+            try:
+                with engine.begin() as conn:
+                    tables = conn.execute(
+                        text(
+                            "select tablename from pg_tables where schemaname = 'public' "
+                            "and tablename <> 'alembic_version'"
+                        )
+                    ).scalars()
+                    conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                return
+            except OperationalError as exc:
+                if "deadlock" not in str(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.2)
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -44,11 +44,20 @@ def test_token_from_another_session_is_refused(csrf_client, database_url, db):
     db.session.commit()
     other_app = make_app(database_url, WTF_CSRF_ENABLED=True)
     foreign = csrf_token(other_app.test_client(), "/login")
+    dispose(other_app)
     response = csrf_client.post(
         "/login",
         data={"csrf_token": foreign, "email": "staff@example.org", "password": factories.PASSWORD},
     )
     assert response.status_code == 400
+
+
+def dispose(app) -> None:
+    from phonebank.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
 
 
 def test_not_found_page(client):
@@ -73,6 +82,7 @@ def test_unexpected_errors_give_a_500_page(database_url):
         raise RuntimeError("boom")
 
     response = app.test_client().get("/boom")
+    dispose(app)
     assert response.status_code == 500
     assert b"Something went wrong" in response.data
 
