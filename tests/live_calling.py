@@ -3,7 +3,6 @@ pointed at it, a seeded campaign, and volunteers driving the real Socket.IO prot
 
 from __future__ import annotations
 
-import re
 import secrets
 import threading
 import time
@@ -267,10 +266,6 @@ class Volunteer:
             self.client.disconnect()
 
 
-def webhook_url(stack: CallingStack, path: str) -> str:
-    return stack.server.url + path
-
-
 def post_signed(stack: CallingStack, path: str, params: dict[str, str], token: str | None = None):
     """POST a webhook as Twilio would, signed with the auth token (or a forged one)."""
     from twilio.request_validator import RequestValidator
@@ -278,7 +273,3 @@ def post_signed(stack: CallingStack, path: str, params: dict[str, str], token: s
     url = stack.server.url + path
     signature = RequestValidator(token or AUTH_TOKEN).compute_signature(url, params)
     return requests.post(url, data=params, headers={"X-Twilio-Signature": signature}, timeout=10)
-
-
-def csrf_token_from(html: str) -> str:
-    return re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', html).group(1)

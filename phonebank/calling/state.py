@@ -192,5 +192,4 @@ def campaign_form(campaign: Campaign) -> dict[str, Any]:
                 .order_by(Outcome.position)
             )
         ],
-        "skip_reasons": None,
     }

@@ -261,10 +261,6 @@ def _count_targets(campaign_id: int) -> int:
     return db.session.scalar(select(func.count()).where(CampaignTarget.campaign_id == campaign_id))
 
 
-def refresh_zone_key(target: CampaignTarget) -> None:
-    target.zone_key = zone_key_for(target.person)
-
-
 # --- staff pages: summaries, survey questions, outcomes, members ---------------------------
 
 # The merge fields script_fields fills; anything else in braces is a typo staff should see.

@@ -58,8 +58,6 @@ class TelephonyProvider(Protocol):
 
     def access_token(self, identity: str, ttl: int) -> str: ...
 
-    def end_conference(self, friendly_name: str) -> None: ...
-
 
 class TwilioProvider:
     """Twilio (or the emulator) through the twilio SDK; the client is built on first use."""
@@ -163,17 +161,6 @@ class TwilioProvider:
             VoiceGrant(outgoing_application_sid=self.twiml_app_sid, incoming_allow=False)
         )
         return token.to_jwt()
-
-    def end_conference(self, friendly_name: str) -> None:
-        conferences = self._call(
-            "find the conference",
-            self.client.conferences.list,
-            friendly_name=friendly_name,
-            status="in-progress",
-            limit=5,
-        )
-        for conference in conferences:
-            self._call("end the conference", conference.update, status="completed")
 
 
 def get_provider(app: Flask | None = None) -> TwilioProvider:
