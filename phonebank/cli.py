@@ -63,6 +63,9 @@ DEMO_USERS = [
 def init_app(app: Flask) -> None:
     app.cli.add_command(create_user_command)
     app.cli.add_command(seed_demo_command)
+    from phonebank.lists.cli import lists_cli
+
+    app.cli.add_command(lists_cli)
 
 
 @click.command("create-user")

@@ -101,6 +101,12 @@ class Config:
     DEFAULT_REGION = (env("DEFAULT_REGION", "US") or "US").upper()
     INVITE_DEFAULT_DAYS = env_int("INVITE_DEFAULT_DAYS", 14)
     LOG_LEVEL = env("LOG_LEVEL", "INFO")
+    # List imports: where uploaded files are kept (shared with the import worker), the size
+    # limit, and where imports run: "subprocess" (a child of the web process) or "worker"
+    # (``flask lists worker``, e.g. the Procfile's worker process).
+    UPLOAD_DIR = env("UPLOAD_DIR")
+    MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 200)
+    IMPORT_RUNNER = env("IMPORT_RUNNER", "subprocess")
 
     @classmethod
     def database_url(cls) -> str | None:
@@ -186,5 +192,8 @@ def load_config(overrides: dict | None = None) -> dict:
             **engine_options(url),
             **settings.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
         }
+    settings["UPLOAD_DIR"] = str(settings.get("UPLOAD_DIR") or REPO_ROOT / "instance" / "uploads")
+    # The request limit: the largest list file plus room for the form around it.
+    settings.setdefault("MAX_CONTENT_LENGTH", (int(settings["MAX_UPLOAD_MB"]) + 1) * 1024 * 1024)
     cls.validate(settings)
     return settings

@@ -21,6 +21,15 @@ from phonebank.models.campaign import (
     TargetStatus,
 )
 from phonebank.models.event import Attendance, Event, RsvpStatus
+from phonebank.models.lists import (
+    FINISHED_LIST_STATUSES,
+    ListCampaign,
+    ListMember,
+    ListReject,
+    ListStatus,
+    PeopleList,
+    SavedMapping,
+)
 from phonebank.models.person import (
     Activity,
     Address,
@@ -46,6 +55,13 @@ from phonebank.models.user import (
 )
 
 __all__ = [
+    "FINISHED_LIST_STATUSES",
+    "ListCampaign",
+    "ListMember",
+    "ListReject",
+    "ListStatus",
+    "PeopleList",
+    "SavedMapping",
     "FINAL_CALL_STATUSES",
     "Activity",
     "AudioMode",
