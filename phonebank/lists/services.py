@@ -224,6 +224,17 @@ def read_progress(plist: PeopleList) -> dict | None:
         return None
 
 
+def status_payload(plist: PeopleList) -> dict:
+    """What the list page shows: status, live progress, and the report or error when done."""
+    return {
+        "id": plist.id,
+        "status": plist.status.value,
+        "progress": read_progress(plist) if plist.status == ListStatus.RUNNING else None,
+        "report": plist.report,
+        "error": plist.error,
+    }
+
+
 def request_cancel(plist: PeopleList) -> bool:
     """Ask a queued or running import to stop; a queued one is cancelled at once."""
     if plist.status == ListStatus.QUEUED:

@@ -1,0 +1,1 @@
+"""Target lists: upload, map, clean, match and import people into the supporter store."""

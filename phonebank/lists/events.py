@@ -1,0 +1,87 @@
+"""Socket.IO for the list page: ``list.watch`` joins a list's room; progress is pushed.
+
+Each web process runs a small watcher while any of its browsers watches an import: it reads the
+job's progress file and pushes ``list.progress`` to its own browsers only (``ignore_queue``),
+so several processes behind a Redis queue never send the same update twice. When the import
+ends it pushes ``list.finished``. After a reconnect the page watches again and gets the
+current state in the reply, so no change is missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from flask import Flask, current_app
+from flask_login import current_user
+from flask_socketio import join_room
+
+from phonebank.extensions import db, socketio
+from phonebank.lists import services
+from phonebank.models import PeopleList, Role
+
+log = logging.getLogger(__name__)
+WATCH_INTERVAL = 0.5
+_watched: dict[int, str] = {}  # list id -> last status pushed, in this process
+_lock = threading.Lock()
+_running: set[int] = set()
+
+
+@socketio.on("list.watch")
+def watch(data=None):
+    if not current_user.is_authenticated or not current_user.has_role(Role.STAFF):
+        return {"ok": False, "error": "Only staff can watch list imports."}
+    try:
+        list_id = int((data or {}).get("list_id"))
+    except (TypeError, ValueError):
+        return {"ok": False, "error": "Which list?"}
+    plist = db.session.get(PeopleList, list_id)
+    if plist is None:
+        return {"ok": False, "error": "There is no such list."}
+    join_room(f"list:{list_id}")
+    payload = services.status_payload(plist)
+    db.session.rollback()
+    with _lock:
+        _watched[list_id] = payload["status"]
+    _start_watcher(current_app._get_current_object())
+    return {"ok": True, "state": payload}
+
+
+def _start_watcher(app: Flask) -> None:
+    with _lock:
+        if id(app) in _running:
+            return
+        _running.add(id(app))
+    socketio.start_background_task(_watch_forever, app)
+
+
+def _watch_forever(app: Flask) -> None:
+    ticks = 0
+    while True:
+        socketio.sleep(WATCH_INTERVAL)
+        ticks += 1
+        with _lock:
+            ids = list(_watched)
+        if not ids:
+            continue
+        with app.app_context():
+            try:
+                if ticks % 20 == 0:
+                    services.recover_stale()
+                _push(ids)
+            except Exception:
+                log.exception("list watcher failed")
+            finally:
+                db.session.remove()
+
+
+def _push(ids: list[int]) -> None:
+    for plist in db.session.query(PeopleList).filter(PeopleList.id.in_(ids)):
+        payload = services.status_payload(plist)
+        room = f"list:{plist.id}"
+        if plist.finished:
+            socketio.emit("list.finished", payload, to=room, ignore_queue=True)
+            with _lock:
+                _watched.pop(plist.id, None)
+        else:
+            socketio.emit("list.progress", payload, to=room, ignore_queue=True)
