@@ -64,6 +64,37 @@ def _nanp_pattern() -> re.Pattern[str]:
     return re.compile("(?:" + "|".join(f"(?:{p})" for p in parts) + ")")
 
 
+@cache
+def _whole_area_codes() -> frozenset[str]:
+    """US and Canadian area codes whose numbers all share one zone list.
+
+    That holds where phonenumbers' time zone data has one entry for the whole area code, the
+    area code belongs to the US or Canada (whose mobile and fixed-line numbers share a pattern,
+    so every valid number is geographic), and no other North American region claims it.
+    """
+    from phonenumbers.tzdata import TIMEZONE_DATA
+
+    us, ca = PhoneMetadata.metadata_for_region("US"), PhoneMetadata.metadata_for_region("CA")
+    if any(
+        m.fixed_line.national_number_pattern != m.mobile.national_number_pattern for m in (us, ca)
+    ):
+        return frozenset()
+    split = {k[1:4] for k in TIMEZONE_DATA if k.startswith("1") and len(k) > 4}
+    others = [
+        re.compile(meta.leading_digits)
+        for region in COUNTRY_CODE_TO_REGION_CODE[1]
+        if (meta := PhoneMetadata.metadata_for_region(region)).leading_digits
+    ]
+    return frozenset(
+        k[1:4]
+        for k in TIMEZONE_DATA
+        if len(k) == 4
+        and k.startswith("1")
+        and k[1:4] not in split
+        and not any(p.match(k[1:4]) for p in others)
+    )
+
+
 class PhoneCleaner:
     """Turns the raw text of a phone cell into E.164, or says why it can't."""
 
@@ -144,15 +175,19 @@ class PhoneCleaner:
         """Candidate IANA zones of an E.164 number, space separated ("" when unknown).
 
         North American zones depend on at most the first six national digits (area code and
-        exchange, in phonenumbers' time zone data and number types), so they are cached by them.
+        exchange, in phonenumbers' time zone data and number types), so they are cached by them,
+        or by the area code alone where that decides (``_whole_area_codes``).
         """
-        key = number[:8] if number.startswith("+1") else number
+        if number.startswith("+1"):
+            key = number[:5] if number[2:5] in _whole_area_codes() else number[:8]
+        else:
+            key = number
         zones = self._zone_cache.get(key)
         if zones is None:
             parsed = phonenumbers.parse(number)
             found = pn_timezone.time_zones_for_number(parsed)
             zones = " ".join(sorted(z for z in found if z != "Etc/Unknown"))
-            if len(self._zone_cache) > 200_000:
+            if len(self._zone_cache) > 50_000:
                 self._zone_cache.clear()
             self._zone_cache[key] = zones
         return zones
@@ -163,18 +198,27 @@ class PhoneCleaner:
 
 @cache
 def _us_zip_zones() -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
-    """ZIP code -> zone and state -> zones, from the zipcodes package's data."""
+    """ZIP code -> zone and state -> zones, from the zipcodes package's data.
+
+    Read state by state: asking for every ZIP code at once builds 42,000 dicts and costs a
+    short-lived 150 MB, which a big import can't spare.
+    """
     import zipcodes
 
+    from phonebank.lists.mapping import US_STATES
+
     by_zip: dict[str, str] = {}
-    by_state: dict[str, set[str]] = {}
-    for row in zipcodes.list_all():
-        zone = row.get("timezone") or ""
-        if not _known_zone(zone):
-            continue
-        by_zip[row["zip_code"]] = zone
-        by_state.setdefault(row["state"], set()).add(zone)
-    return by_zip, {state: tuple(sorted(z)) for state, z in by_state.items()}
+    by_state: dict[str, tuple[str, ...]] = {}
+    for state in sorted(US_STATES):
+        zones = set()
+        for row in zipcodes.filter_by(state=state):
+            zone = row.get("timezone") or ""
+            if _known_zone(zone):
+                by_zip[row["zip_code"]] = zone
+                zones.add(zone)
+        if zones:
+            by_state[state] = tuple(sorted(zones))
+    return by_zip, by_state
 
 
 @cache

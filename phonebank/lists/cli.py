@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import sys
 import time
+from datetime import UTC, datetime
 
 import click
 from flask import current_app
-from sqlalchemy import select, text
+from sqlalchemy import select, update
 
 from phonebank.extensions import db
 from phonebank.lists import mapping as mappings
@@ -40,6 +41,9 @@ def _echo_progress(progress: Progress) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def import_command(path, name, campaigns, region, system, no_header, as_json):
     """Import PATH with the suggested (or last saved) column mapping."""
+    for campaign_id in campaigns:
+        if db.session.get(Campaign, campaign_id) is None:
+            raise click.ClickException(f"There is no campaign {campaign_id}.")
     try:
         plist = services.store_path(path, name)
         if no_header and plist.file_format.get("has_header"):
@@ -50,9 +54,6 @@ def import_command(path, name, campaigns, region, system, no_header, as_json):
             mapping["region"] = region.upper()
         if system:
             mapping["id_system"] = system.lower()
-        for campaign_id in campaigns:
-            if db.session.get(Campaign, campaign_id) is None:
-                raise click.ClickException(f"There is no campaign {campaign_id}.")
         services.confirm(plist, mapping, list(campaigns))
         db.session.commit()
     except (ListFileError, mappings.MappingError) as exc:
@@ -125,7 +126,9 @@ def _claim() -> int | None:
     list_id = db.session.scalar(query)
     if list_id is not None:
         db.session.execute(
-            text("UPDATE lists SET status = 'running' WHERE id = :id"), {"id": list_id}
+            update(PeopleList)
+            .where(PeopleList.id == list_id)
+            .values(status=ListStatus.RUNNING, started_at=datetime.now(UTC))
         )
     db.session.commit()
     return list_id

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from phonebank.config import REPO_ROOT
 from phonebank.extensions import db
@@ -173,8 +173,8 @@ def start(plist: PeopleList) -> None:
         PHONEBANK_UPLOAD_DIR=current_app.config["UPLOAD_DIR"],
         PHONEBANK_ENV=current_app.config["ENV_NAME"],
         PHONEBANK_SECRET_KEY=current_app.config["SECRET_KEY"] or "",
+        PHONEBANK_REDIS_URL="",  # the job pushes nothing itself (lists/events.py does)
     )
-    env.pop("PHONEBANK_REDIS_URL", None)
     command = [sys.executable, "-m", "flask", "--app", "phonebank.wsgi", "lists", "run"]
     _children[plist.id] = subprocess.Popen(
         [*command, str(plist.id)],
@@ -250,27 +250,48 @@ def request_cancel(plist: PeopleList) -> bool:
 
 
 def recover_stale() -> list[int]:
-    """Mark imports whose process died as failed (their transaction was rolled back)."""
-    failed = []
+    """Mark imports whose process died as failed (their transaction was rolled back).
+
+    Dead means: the child process this web process started has exited, or (for imports run
+    elsewhere) no progress for STALE_SECONDS. The update only applies to a list still marked
+    running, so an import that finished in the meantime keeps its result.
+    """
+    exited = set()
     for child_id, child in list(_children.items()):
         if child.poll() is not None:
+            exited.add(child_id)
             _children.pop(child_id, None)
-    for plist in db.session.scalars(
-        select(PeopleList).where(PeopleList.status == ListStatus.RUNNING)
-    ):
-        child = _children.get(plist.id)
-        if child is not None and child.poll() is None:
+    failed = []
+    active = db.session.scalars(
+        select(PeopleList).where(PeopleList.status.in_([ListStatus.QUEUED, ListStatus.RUNNING]))
+    ).all()
+    for plist in active:
+        if plist.id in _children:
+            continue
+        if plist.status == ListStatus.QUEUED:
+            if plist.id in exited:  # its process ended before it could start
+                failed.append(plist.id)
             continue
         progress = read_progress(plist)
         last = progress["at"] if progress else (plist.started_at or plist.created_at).timestamp()
-        if time.time() - last > STALE_SECONDS or (plist.id in _children):
-            plist.status = ListStatus.FAILED
-            plist.finished_at = datetime.now(UTC)
-            plist.error = (
-                "The import process stopped before finishing; nothing from it was kept. "
-                "Start it again with “Import again”."
-            )
+        if plist.id in exited or time.time() - last > STALE_SECONDS:
             failed.append(plist.id)
+    for list_id in failed:
+        db.session.execute(
+            update(PeopleList)
+            .where(
+                PeopleList.id == list_id,
+                PeopleList.status.in_([ListStatus.QUEUED, ListStatus.RUNNING]),
+            )
+            .values(
+                status=ListStatus.FAILED,
+                finished_at=datetime.now(UTC),
+                error=(
+                    "The import process stopped before finishing; nothing from it was kept. "
+                    "Start it again with “Import again”."
+                ),
+            )
+        )
     if failed:
         db.session.commit()
     return failed

@@ -89,6 +89,7 @@ class BulkWriter:
         self.now = datetime.now(UTC)
         self._created: list[tuple[int, int]] = []  # id ranges this run created, sorted
         self._tag_ids: dict[str, int] = {}
+        self._scratch_tables: set[str] = set()
         if not self.pg:
             # Take SQLite's write lock now, so ids read from max(id) stay ours until commit.
             conn.execute(text("UPDATE people SET id = id WHERE 0"))
@@ -99,17 +100,22 @@ class BulkWriter:
         """Match, merge and write one batch; returns one Resolved per distinct person."""
         groups = _group(records)
         lookup = self._lookup(records)
-        resolved: list[Resolved] = []
+        matched: dict[int, Resolved] = {}
         new_groups: list[list[Any]] = []
         for group in groups:
             person_id = self._match(group, lookup)
             if person_id is None:
                 new_groups.append(group)
                 continue
+            if person_id in matched:  # two groups of this batch matched the same person
+                matched[person_id].records.extend(group)
+                self.counts.people_merged += len(group)
+                continue
             earlier = self._created_here(person_id)
             self.counts.people_merged += len(group) - (0 if earlier else 1)
             self.counts.people_updated += 0 if earlier else 1
-            resolved.append(Resolved(person_id, group[0].row_number, False, records=group))
+            matched[person_id] = Resolved(person_id, group[0].row_number, False, records=group)
+        resolved = list(matched.values())
         resolved.extend(self._create(new_groups))
         self._write_details(resolved, lookup)
         return resolved
@@ -356,6 +362,18 @@ class BulkWriter:
         if fresh or not rows:
             self._insert(CustomField.__table__, ("person_id", "name", "value"), rows, True)
             return
+        columns = ("person_id", "name", "value")
+        if self.pg and len(rows) > 50:
+            scratch = self._scratch(CustomField.__table__, columns, rows)
+            self.conn.execute(
+                text(
+                    "INSERT INTO custom_fields (person_id, name, value) "
+                    f"SELECT person_id, name, value FROM {scratch} "
+                    "ON CONFLICT (person_id, name) DO UPDATE SET value = excluded.value "
+                    "WHERE custom_fields.value <> excluded.value"
+                )
+            )
+            return
         insert = pg_insert if self.pg else sqlite_insert
         statement = insert(CustomField.__table__)
         statement = statement.on_conflict_do_update(
@@ -527,8 +545,10 @@ class BulkWriter:
             from sqlalchemy.dialects.postgresql import ARRAY
 
             array_type = ARRAY(column.type)
-            return self.conn.execute(
-                query.where(column == any_(bindparam("values", values, type_=array_type)))
+            return _Rows(
+                self.conn.execute(
+                    query.where(column == any_(bindparam("values", values, type_=array_type)))
+                ).all()
             )
         rows = []
         for start in range(0, len(values), LOOKUP_BATCH):
@@ -549,12 +569,43 @@ class BulkWriter:
         if fresh:
             self.copy(table, columns, rows)
             return
+        names, keys = ", ".join(columns), ", ".join(conflict)
+        if self.pg and len(rows) > 50:
+            # COPY into a scratch table, then one INSERT … SELECT: far fewer round trips than
+            # one INSERT per row when a whole file is imported again.
+            scratch = self._scratch(table, columns, rows)
+            self.conn.execute(
+                text(
+                    f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {scratch} "
+                    f"ON CONFLICT ({keys}) DO NOTHING"
+                )
+            )
+            return
         insert = pg_insert if self.pg else sqlite_insert
         statement = insert(table).on_conflict_do_nothing(index_elements=list(conflict))
         self.conn.execute(statement, [dict(zip(columns, row, strict=True)) for row in rows])
 
-    def copy(self, table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
-        """Append rows that cannot conflict: COPY on PostgreSQL, executemany on SQLite."""
+    def _scratch(self, table: Table, columns: Sequence[str], rows: list[tuple]) -> str:
+        """A temporary table (dropped at commit) holding these rows, on PostgreSQL."""
+        name = f"import_{table.name}"
+        if name not in self._scratch_tables:
+            self.conn.execute(
+                text(
+                    f"CREATE TEMPORARY TABLE {name} ON COMMIT DROP AS "
+                    f"SELECT {', '.join(columns)} FROM {table.name} WITH NO DATA"
+                )
+            )
+            self._scratch_tables.add(name)
+        else:
+            self.conn.execute(text(f"TRUNCATE {name}"))
+        self.copy(table, columns, rows, into=name)
+        return name
+
+    def copy(self, table: Table, columns: Sequence[str], rows: list[tuple], into: str = "") -> None:
+        """Append rows that cannot conflict: COPY on PostgreSQL, executemany on SQLite.
+
+        ``into`` names a scratch table shaped like ``table`` to copy into instead.
+        """
         if not rows:
             return
         json_columns = [i for i, c in enumerate(columns) if _is_json(table.c[c])]
@@ -562,7 +613,7 @@ class BulkWriter:
             raw = self.conn.connection.driver_connection
             names = ", ".join(columns)
             with raw.cursor() as cursor:
-                with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+                with cursor.copy(f"COPY {into or table.name} ({names}) FROM STDIN") as copy:
                     for row in rows:
                         if json_columns:
                             row = list(row)
