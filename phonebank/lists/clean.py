@@ -293,6 +293,7 @@ class RowCleaner:
 
     def __init__(self, mapping: dict, header: Sequence[str] | None):
         self.region = mapping["region"]
+        self.list_tag = mapping.get("list_tag") or ""
         self.phones = PhoneCleaner(self.region)
         self.counts = PhoneCounts()
         columns = mapping["columns"]
@@ -402,6 +403,8 @@ class RowCleaner:
             record.address_zones = address_zones(region, postcode, country)
         if self.c_tags is not None:
             record.tags = [t[:80] for t in TAG_SPLIT.split(get(self.c_tags)) if t]
+        if self.list_tag:
+            record.tags.append(self.list_tag)
         for index, name in self.c_custom:
             value = get(index)
             if value:

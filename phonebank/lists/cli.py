@@ -38,8 +38,9 @@ def _echo_progress(progress: Progress) -> None:
 @click.option("--region", default=None, help="Default phone region, e.g. US or GB.")
 @click.option("--system", default=None, help="External id system, e.g. van or nationbuilder.")
 @click.option("--no-header", is_flag=True, help="Row 1 is data, not column names.")
+@click.option("--tag", default="", help="Tag everyone in the list with this tag.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
-def import_command(path, name, campaigns, region, system, no_header, as_json):
+def import_command(path, name, campaigns, region, system, no_header, tag, as_json):
     """Import PATH with the suggested (or last saved) column mapping."""
     for campaign_id in campaigns:
         if db.session.get(Campaign, campaign_id) is None:
@@ -54,6 +55,7 @@ def import_command(path, name, campaigns, region, system, no_header, as_json):
             mapping["region"] = region.upper()
         if system:
             mapping["id_system"] = system.lower()
+        mapping["list_tag"] = tag
         services.confirm(plist, mapping, list(campaigns))
         db.session.commit()
     except (ListFileError, mappings.MappingError) as exc:

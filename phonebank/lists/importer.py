@@ -235,7 +235,7 @@ class _Job:
         fresh = [m for m, p in zip(members, resolved, strict=True) if p.new]
         again = [m for m, p in zip(members, resolved, strict=True) if not p.new]
         writer.copy(ListMember.__table__, ("list_id", "person_id", "row_number"), fresh)
-        writer._insert(
+        writer.insert_rows(
             ListMember.__table__,
             ("list_id", "person_id", "row_number"),
             again,
@@ -296,7 +296,7 @@ class _Job:
         already = set()
         if old:
             already = set(
-                writer._in(
+                writer.select_in(
                     select(CampaignTarget.person_id).where(
                         CampaignTarget.campaign_id == campaign_id
                     ),
@@ -332,14 +332,16 @@ class _Job:
             )
             (fresh if person.new else again).append(row)
         writer.copy(CampaignTarget.__table__, columns, fresh)
-        writer._insert(
+        writer.insert_rows(
             CampaignTarget.__table__, columns, again, False, ("campaign_id", "person_id")
         )
         rows = fresh + again
+        # People this import created and queued in an earlier batch are not "already" there.
+        before = sum(1 for pid in already if not writer.created_here(pid))
         self.counts["queued"] += len(rows)
-        self.counts["already_queued"] += len(already)
+        self.counts["already_queued"] += before
         self.per_campaign[campaign_id][0] += len(rows)
-        self.per_campaign[campaign_id][1] += len(already)
+        self.per_campaign[campaign_id][1] += before
 
     # --- finishing -------------------------------------------------------------------------
 

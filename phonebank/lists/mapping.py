@@ -270,6 +270,7 @@ def validate(mapping: Any, width: int) -> dict:
     system = str(mapping.get("id_system") or "other").strip().lower()[:40]
     if not re.fullmatch(r"[a-z0-9_\-]+", system):
         raise MappingError("The external ID system may use letters, digits, - and _ only.")
+    tag = re.sub(r"\s+", " ", str(mapping.get("list_tag") or "")).strip()[:80]
     columns, seen = [], set()
     for index, raw in enumerate(raw_columns, start=1):
         column = _clean_column(raw, index)
@@ -284,7 +285,7 @@ def validate(mapping: Any, width: int) -> dict:
     custom_names = [c["name"].casefold() for c in columns if c["field"] == "custom"]
     if len(custom_names) != len(set(custom_names)):
         raise MappingError("Two custom fields have the same name; rename one of them.")
-    return {"columns": columns, "region": region, "id_system": system}
+    return {"columns": columns, "region": region, "id_system": system, "list_tag": tag}
 
 
 def _clean_column(raw: Any, index: int) -> dict:

@@ -146,6 +146,7 @@ def confirm(list_id: int):
         "columns": columns,
         "region": form.get("region", "US"),
         "id_system": form.get("id_system", "other"),
+        "list_tag": form.get("list_tag", ""),
     }
     chosen = [int(c) for c in form.getlist("campaign") if c.isdigit()]
     try:

@@ -120,7 +120,8 @@ def suggested_mapping(plist: PeopleList, sample: list[list[str]]) -> dict:
     signature = mappings.header_signature(plist.header, plist.width)
     saved = db.session.scalar(select(SavedMapping).where(SavedMapping.signature == signature))
     if saved is not None and len(saved.mapping.get("columns", [])) == plist.width:
-        return dict(saved.mapping, reused=True)
+        reused = {k: v for k, v in saved.mapping.items() if k != "list_tag"}
+        return dict(reused, reused=True)
     return mappings.suggest(plist.header, sample, plist.width)
 
 

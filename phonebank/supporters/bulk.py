@@ -111,7 +111,7 @@ class BulkWriter:
                 matched[person_id].records.extend(group)
                 self.counts.people_merged += len(group)
                 continue
-            earlier = self._created_here(person_id)
+            earlier = self.created_here(person_id)
             self.counts.people_merged += len(group) - (0 if earlier else 1)
             self.counts.people_updated += 0 if earlier else 1
             matched[person_id] = Resolved(person_id, group[0].row_number, False, records=group)
@@ -128,7 +128,7 @@ class BulkWriter:
         numbers = list({p[0] for r in records for p in r.phones})
         emails = list({r.email for r in records if r.email})
         by_ext = dict(
-            self._in(
+            self.select_in(
                 select(ExternalId.value, ExternalId.person_id).where(
                     ExternalId.system == self.system
                 ),
@@ -137,12 +137,12 @@ class BulkWriter:
             )
         )
         holders: dict[str, list[int]] = {}
-        for number, person_id in self._in(
+        for number, person_id in self.select_in(
             select(Phone.number, Phone.person_id), Phone.number, numbers
         ):
             holders.setdefault(number, []).append(person_id)
         email_holders: dict[str, list[int]] = {}
-        for address, person_id in self._in(
+        for address, person_id in self.select_in(
             select(Email.address, Email.person_id), Email.address, emails
         ):
             email_holders.setdefault(address, []).append(person_id)
@@ -157,7 +157,7 @@ class BulkWriter:
         people: dict[int, tuple] = {}
         wanted = set(ids)
         while wanted:
-            rows = self._in(
+            rows = self.select_in(
                 select(
                     Person.id,
                     Person.merged_into_id,
@@ -210,7 +210,7 @@ class BulkWriter:
                     return candidate
         return None
 
-    def _created_here(self, person_id: int) -> bool:
+    def created_here(self, person_id: int) -> bool:
         index = bisect_right(self._created, (person_id, float("inf"))) - 1
         return index >= 0 and self._created[index][0] <= person_id <= self._created[index][1]
 
@@ -323,14 +323,14 @@ class BulkWriter:
                 custom_rows.extend((pid, name, value) for name, value in custom.items())
             self.counts.phones_added += len(phone_rows)
             self.counts.emails_added += len(email_rows)
-            self._insert(
+            self.insert_rows(
                 ExternalId.__table__,
                 ("person_id", "system", "value"),
                 ext_rows,
                 fresh,
                 ("system", "value"),
             )
-            self._insert(
+            self.insert_rows(
                 Phone.__table__,
                 (
                     "person_id",
@@ -346,7 +346,7 @@ class BulkWriter:
                 fresh,
                 ("person_id", "number"),
             )
-            self._insert(
+            self.insert_rows(
                 Email.__table__,
                 ("person_id", "address", "status", "source", "created_at", "updated_at"),
                 email_rows,
@@ -360,7 +360,7 @@ class BulkWriter:
 
     def _write_custom(self, rows: list[tuple], fresh: bool) -> None:
         if fresh or not rows:
-            self._insert(CustomField.__table__, ("person_id", "name", "value"), rows, True)
+            self.insert_rows(CustomField.__table__, ("person_id", "name", "value"), rows, True)
             return
         columns = ("person_id", "name", "value")
         if self.pg and len(rows) > 50:
@@ -393,10 +393,10 @@ class BulkWriter:
                 insert(Tag.__table__).on_conflict_do_nothing(index_elements=["name"]),
                 [{"name": n} for n in sorted(names)],
             )
-            for tag_id, name in self._in(select(Tag.id, Tag.name), Tag.name, list(names)):
+            for tag_id, name in self.select_in(select(Tag.id, Tag.name), Tag.name, list(names)):
                 self._tag_ids[name] = tag_id
         pairs = {(pid, self._tag_ids[name]) for pid, name in rows}
-        self._insert(
+        self.insert_rows(
             PersonTag.__table__,
             ("person_id", "tag_id", "source", "added_at"),
             [(p, t, self.source, self.now) for p, t in sorted(pairs)],
@@ -409,7 +409,7 @@ class BulkWriter:
             return
         existing: dict[int, set[tuple[str, str]]] = {}
         if not fresh:
-            for pid, line1, postcode in self._in(
+            for pid, line1, postcode in self.select_in(
                 select(Address.person_id, Address.line1, Address.postcode),
                 Address.person_id,
                 list({p for p, _ in rows}),
@@ -439,7 +439,7 @@ class BulkWriter:
                 )
             )
             have.add(key)
-        self._insert(
+        self.insert_rows(
             Address.__table__,
             (
                 "person_id",
@@ -496,7 +496,7 @@ class BulkWriter:
                 changed,
             )
         self.counts.flagged_do_not_call += len(activities)
-        self._insert(
+        self.insert_rows(
             Activity.__table__,
             ("person_id", "kind", "module", "actor_user_id", "occurred_at", "payload"),
             activities,
@@ -505,7 +505,7 @@ class BulkWriter:
 
     def numbers_on_do_not_call(self, numbers: Iterable[str]) -> set[str]:
         return set(
-            self._in(
+            self.select_in(
                 select(DoNotCallNumber.number), DoNotCallNumber.number, list(set(numbers))
             ).scalars()
         )
@@ -513,7 +513,7 @@ class BulkWriter:
     def store_phones(self, person_ids: list[int]) -> dict[int, list[tuple[str, str, str]]]:
         """person id -> [(number, status, zones)] for people who were in the store already."""
         phones: dict[int, list[tuple[str, str, str]]] = {}
-        for pid, number, status, zones in self._in(
+        for pid, number, status, zones in self.select_in(
             select(Phone.person_id, Phone.number, Phone.status, Phone.time_zones),
             Phone.person_id,
             person_ids,
@@ -525,7 +525,7 @@ class BulkWriter:
         """person id -> (time zone, region) of their primary address."""
         return {
             pid: (zone, region)
-            for pid, zone, region in self._in(
+            for pid, zone, region in self.select_in(
                 select(Address.person_id, Address.time_zone, Address.region).where(
                     Address.is_primary.is_(True)
                 ),
@@ -536,7 +536,7 @@ class BulkWriter:
 
     # --- low level -------------------------------------------------------------------------
 
-    def _in(self, query, column, values: list):
+    def select_in(self, query, column, values: list):
         """Run ``query`` restricted to ``column IN values``, batching for SQLite's limits."""
         if not values:
             return _Empty()
@@ -556,7 +556,7 @@ class BulkWriter:
             rows.extend(self.conn.execute(query.where(column.in_(chunk))).all())
         return _Rows(rows)
 
-    def _insert(
+    def insert_rows(
         self,
         table: Table,
         columns: Sequence[str],
