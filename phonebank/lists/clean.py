@@ -129,11 +129,13 @@ class PhoneCleaner:
 
     def _dispatch(self, text: str) -> tuple[str, str]:
         digits = DIAL_CHARS.sub("", text)
-        if self.nanp or digits.startswith("+1"):
+        # Only plain ASCII digits take the fast path; "011 …" (dialing abroad from North
+        # America), letters and other scripts' digits go to the full parser.
+        if (self.nanp or digits.startswith("+1")) and digits.isascii():
             if digits.startswith("+"):
                 if digits[1:].isdigit() and digits.startswith("+1"):
                     return self._nanp(digits[2:], len(digits) - 1)
-            elif digits.isdigit():
+            elif digits.isdigit() and not digits.startswith("011"):
                 if len(digits) == 11 and digits[0] == "1":
                     return self._nanp(digits[1:], 11)
                 if self.nanp:
@@ -397,7 +399,7 @@ class RowCleaner:
                 line2[:200],
                 city[:100],
                 region[:100],
-                postcode[:20],
+                postcode.upper()[:20],
                 country,
             )
             record.address_zones = address_zones(region, postcode, country)

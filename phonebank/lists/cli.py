@@ -45,6 +45,7 @@ def import_command(path, name, campaigns, region, system, no_header, tag, as_jso
     for campaign_id in campaigns:
         if db.session.get(Campaign, campaign_id) is None:
             raise click.ClickException(f"There is no campaign {campaign_id}.")
+    plist = None
     try:
         plist = services.store_path(path, name)
         if no_header and plist.file_format.get("has_header"):
@@ -60,6 +61,8 @@ def import_command(path, name, campaigns, region, system, no_header, tag, as_jso
         db.session.commit()
     except (ListFileError, mappings.MappingError) as exc:
         db.session.rollback()
+        if plist is not None:  # stored, then refused: keep nothing
+            services.upload_path(plist).unlink(missing_ok=True)
         raise click.ClickException(str(exc)) from None
     click.echo(
         f"List {plist.id}: importing {plist.filename} ({plist.size_bytes:,} bytes)", err=True

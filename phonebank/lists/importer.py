@@ -262,18 +262,15 @@ class _Job:
             if person.do_not_call:
                 self.counts["do_not_call_skipped"] += 1
                 continue
-            zones = [z for r in person.records for n, _, z in r.phones if n not in blocked]
-            zones += [
-                z
-                for n, status, z in store_phones.get(person.person_id, ())
-                if status == "ok" and n not in blocked
-            ]
-            has_number = any(n not in blocked for r in person.records for n, _, _ in r.phones)
-            has_number = has_number or any(
-                status == "ok" and n not in blocked
-                for n, status, _ in store_phones.get(person.person_id, ())
-            )
-            if not has_number:
+            stored = store_phones.get(person.person_id, ())
+            bad = {n for n, status, _ in stored if status != "ok"}  # wrong number, ...
+            usable = {(n, z) for r in person.records for n, _, z in r.phones if n not in bad}
+            usable |= {(n, z) for n, status, z in stored if status == "ok"}
+            if not usable:
+                self.counts["not_callable"] += 1
+                continue
+            zones = [z for n, z in usable if n not in blocked]
+            if not zones and all(n in blocked for n, _ in usable):
                 self.counts["do_not_call_skipped"] += 1
                 continue
             if not person.callable:

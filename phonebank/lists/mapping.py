@@ -84,7 +84,7 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {}
 
 def _alias(field: str, names: str, **extra: Any) -> None:
     for name in names.split():
-        ALIASES[name] = (field, extra)
+        ALIASES[_key(name)] = (field, extra)
 
 
 _alias("external_id", "vanid van_id myvoters_vanid mycampaign_vanid", system="van")

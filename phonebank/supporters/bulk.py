@@ -153,7 +153,7 @@ class BulkWriter:
         return {"ext": by_ext, "phones": holders, "emails": email_holders, "people": people}
 
     def _people(self, ids: Iterable[int]) -> dict[int, tuple]:
-        """id -> (survivor id, name key, do_not_call, deceased, moved), merges followed."""
+        """id -> (merged into, name key, do_not_call, deceased, moved, do_not_email)."""
         people: dict[int, tuple] = {}
         wanted = set(ids)
         while wanted:
@@ -166,13 +166,14 @@ class BulkWriter:
                     Person.do_not_call,
                     Person.deceased,
                     Person.moved,
+                    Person.do_not_email,
                 ),
                 Person.id,
                 list(wanted),
             )
             wanted = set()
-            for pid, merged, first, last, dnc, deceased, moved in rows:
-                people[pid] = (merged, _name_key(first, last), dnc, deceased, moved)
+            for pid, merged, first, last, dnc, deceased, moved, dne in rows:
+                people[pid] = (merged, _name_key(first, last), dnc, deceased, moved, dne)
                 if merged is not None and merged not in people:
                     wanted.add(merged)
         return people
@@ -415,7 +416,8 @@ class BulkWriter:
                 list({p for p, _ in rows}),
             ):
                 existing.setdefault(pid, set()).add((line1.casefold(), postcode.casefold()))
-        out = []
+        out: list[list] = []
+        latest: dict[int, int] = {}  # person -> index in out of their last new address
         for pid, record in rows:
             line1, line2, city, region, postcode, country = record.address
             key = (line1.casefold(), postcode.casefold())
@@ -423,22 +425,24 @@ class BulkWriter:
             if key in have:
                 continue
             zone = record.address_zones[0] if len(record.address_zones) == 1 else ""
+            latest[pid] = len(out)
             out.append(
-                (
-                    pid,
-                    line1,
-                    line2,
-                    city,
-                    region,
-                    postcode,
-                    country,
-                    zone,
-                    not have,
-                    self.source,
-                    self.now,
-                )
+                [pid, line1, line2, city, region, postcode, country, zone, False]
+                + [self.source, self.now]
             )
             have.add(key)
+        # The newest address is the primary one, as add_address has it.
+        for index in latest.values():
+            out[index][8] = True
+        if not fresh and latest:
+            table = Address.__table__
+            self.conn.execute(
+                table.update()
+                .where(table.c.person_id == bindparam("pid"), table.c.is_primary.is_(True))
+                .values(is_primary=False),
+                [{"pid": pid} for pid in latest],
+            )
+        out = [tuple(row) for row in out]
         self.insert_rows(
             Address.__table__,
             (
@@ -463,18 +467,23 @@ class BulkWriter:
         people = lookup["people"]
         activities, changed = [], []
         for person in new + old:
+            emails_off = False
             if not person.new:
-                _, _, dnc, deceased, moved = people.get(person.person_id, (None, "", 0, 0, 0))
+                _, _, dnc, deceased, moved, dne = people.get(
+                    person.person_id, (None, "", False, False, False, False)
+                )
                 person.callable = not (deceased or moved)
-                person.do_not_call = bool(dnc)
+                person.do_not_call, emails_off = bool(dnc), bool(dne)
             flagged = [r for r in person.records if r.do_not_call or r.do_not_contact]
             if not flagged:
                 continue
             contact = any(r.do_not_contact for r in flagged)
-            if not person.new and person.do_not_call and not contact:
-                continue  # already do-not-call in the store
+            flags = [] if person.do_not_call else ["do_not_call"]
+            if contact and not emails_off:
+                flags.append("do_not_email")
+            if not flags:
+                continue  # the store has these flags already
             person.do_not_call = True
-            flags = ["do_not_call"] + (["do_not_email"] if contact else [])
             if not person.new:
                 changed.append({"pid": person.person_id, "dne": contact})
             activities.append(
@@ -655,9 +664,15 @@ def _group(records: Sequence[Any]) -> list[list[Any]]:
 
     by_ext: dict[str, int] = {}
     by_phone_name: dict[tuple[str, str], int] = {}
-    first_with_phone: dict[str, int] = {}
+    names_by_phone: dict[str, set[str]] = {}
     nameless_with_phone: dict[str, int] = {}
     by_email: dict[tuple[str, str], int] = {}
+    first_named: dict[tuple[str, str], int] = {}
+    for i, record in enumerate(records):
+        if record.name_key:
+            for number, _, _ in record.phones:
+                names_by_phone.setdefault(number, set()).add(record.name_key)
+                first_named.setdefault((number, record.name_key), i)
     for i, record in enumerate(records):
         if record.external_id:
             union(i, by_ext.setdefault(record.external_id, i))
@@ -665,12 +680,13 @@ def _group(records: Sequence[Any]) -> list[list[Any]]:
         for number, _, _ in record.phones:
             if key:
                 union(i, by_phone_name.setdefault((number, key), i))
-                if number in nameless_with_phone:
-                    union(i, nameless_with_phone[number])
-            else:
-                union(i, first_with_phone.get(number, i))
-                nameless_with_phone.setdefault(number, i)
-            first_with_phone.setdefault(number, i)
+                continue
+            # A nameless row joins the number's only named holder in this batch, if it has
+            # just one: never a bridge between two different names on one landline.
+            union(i, nameless_with_phone.setdefault(number, i))
+            names = names_by_phone.get(number, ())
+            if len(names) == 1:
+                union(i, first_named[(number, next(iter(names)))])
         if record.email and key:
             union(i, by_email.setdefault((record.email, key), i))
     groups: dict[int, list[Any]] = {}
