@@ -137,10 +137,13 @@ class BulkWriter:
             )
         )
         holders: dict[str, list[int]] = {}
-        for number, person_id in self.select_in(
-            select(Phone.number, Phone.person_id), Phone.number, numbers
+        untyped: set[tuple[int, str]] = set()  # (person, number) stored with type "unknown"
+        for number, person_id, kind in self.select_in(
+            select(Phone.number, Phone.person_id, Phone.type), Phone.number, numbers
         ):
             holders.setdefault(number, []).append(person_id)
+            if kind == "unknown":
+                untyped.add((person_id, number))
         email_holders: dict[str, list[int]] = {}
         for address, person_id in self.select_in(
             select(Email.address, Email.person_id), Email.address, emails
@@ -150,7 +153,13 @@ class BulkWriter:
         ids |= {i for v in email_holders.values() for i in v}
         people = self._people(ids)
         del c
-        return {"ext": by_ext, "phones": holders, "emails": email_holders, "people": people}
+        return {
+            "ext": by_ext,
+            "phones": holders,
+            "untyped": untyped,
+            "emails": email_holders,
+            "people": people,
+        }
 
     def _people(self, ids: Iterable[int]) -> dict[int, tuple]:
         """id -> (merged into, name key, do_not_call, deceased, moved, do_not_email)."""
@@ -289,6 +298,7 @@ class BulkWriter:
         old = [r for r in resolved if not r.new]
         held = {(p, n) for n, ps in lookup["phones"].items() for p in ps}
         held_emails = {(p, e) for e, ps in lookup["emails"].items() for p in ps}
+        known_types: dict[tuple[int, str], str] = {}  # a held number's type the file knows
         for batch, fresh in ((new, True), (old, False)):
             ext_rows, phone_rows, email_rows, custom_rows, tag_rows = [], [], [], [], []
             address_rows = []
@@ -302,6 +312,8 @@ class BulkWriter:
                         ext_rows.append((pid, self.system, record.external_id))
                     for number, kind, zones in record.phones:
                         if (pid, number) in held:
+                            if kind != "unknown" and (pid, number) in lookup["untyped"]:
+                                known_types.setdefault((pid, number), kind)
                             continue
                         if number not in seen_phone or seen_phone[number][0] == "unknown":
                             seen_phone[number] = (kind, zones)
@@ -357,7 +369,24 @@ class BulkWriter:
             self._write_custom(custom_rows, fresh)
             self._write_tags(tag_rows, fresh)
             self._write_addresses(address_rows, fresh)
+        self._refine_phone_types(known_types)
         self._write_flags(new, old, lookup)
+
+    def _refine_phone_types(self, known: dict[tuple[int, str], str]) -> None:
+        """A number the store has as type "unknown" takes the type the file gives it."""
+        if not known:
+            return
+        table = Phone.__table__
+        self.conn.execute(
+            table.update()
+            .where(
+                table.c.person_id == bindparam("pid"),
+                table.c.number == bindparam("num"),
+                table.c.type == "unknown",
+            )
+            .values(type=bindparam("kind")),
+            [{"pid": p, "num": n, "kind": k} for (p, n), k in known.items()],
+        )
 
     def _write_custom(self, rows: list[tuple], fresh: bool) -> None:
         if fresh or not rows:

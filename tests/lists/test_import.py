@@ -383,6 +383,24 @@ def test_a_nameless_row_does_not_merge_two_named_people_sharing_a_phone(db, tmp_
     assert len(people_named(db, "Bob", "Lee")) == 1
 
 
+def test_a_stored_number_of_unknown_type_takes_the_type_the_file_gives(db, tmp_path):
+    known = supporters.create_person("Ann", "Lee")
+    supporters.add_phone(known, DC)  # type unknown
+    typed = supporters.create_person("Bob", "Ray")
+    supporters.add_phone(typed, "+13125550102", type="work")
+    db.session.commit()
+    rows = [
+        VAN_HEADER,
+        van_row("", "Ann", "Lee", home="2025550101"),
+        van_row("", "Bob", "Ray", cell="3125550102"),
+    ]
+
+    import_path(write_file(tmp_path, "types.csv", rows))
+
+    assert phones_of(db, known.id) == {DC: "home"}
+    assert phones_of(db, typed.id) == {"+13125550102": "work"}  # a known type stays
+
+
 def test_a_household_sharing_a_landline_stays_two_people(db, tmp_path):
     rows = [
         VAN_HEADER,
