@@ -78,6 +78,7 @@ def register_blueprints(app: Flask) -> None:
     from phonebank.campaigns.routes import bp as campaigns_bp
     from phonebank.home.routes import bp as home_bp
     from phonebank.lists.routes import bp as lists_bp
+    from phonebank.monitoring.routes import bp as monitoring_bp
     from phonebank.team.routes import bp as team_bp
     from phonebank.twilio_hooks.routes import bp as twilio_bp
 
@@ -86,6 +87,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(team_bp)
     app.register_blueprint(campaigns_bp)
     app.register_blueprint(lists_bp)
+    app.register_blueprint(monitoring_bp)
     app.register_blueprint(calling_bp)
     app.register_blueprint(twilio_bp)
 
@@ -94,6 +96,7 @@ def register_socket_handlers(app: Flask) -> None:
     from phonebank.auth import events as auth_events  # noqa: F401  (connect, disconnect)
     from phonebank.calling import events as calling_events  # noqa: F401  (the calling page)
     from phonebank.lists import events as list_events  # noqa: F401  (list import progress)
+    from phonebank.monitoring import events as monitoring_events  # noqa: F401  (dashboards)
 
 
 def register_error_handlers(app: Flask) -> None:

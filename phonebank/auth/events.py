@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import request
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, join_room
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from phonebank import realtime
 from phonebank.extensions import db, socketio
@@ -34,4 +34,25 @@ def on_connect(auth=None):
 @socketio.on("disconnect")
 def on_disconnect(reason=None):
     db.session.execute(delete(SocketConnection).where(SocketConnection.sid == request.sid))
+    if current_user.is_authenticated:
+        _tell_dashboards(current_user.id)
     db.session.commit()
+
+
+def _tell_dashboards(user_id: int) -> None:
+    """A volunteer's last socket closed: their dashboard row now says "disconnected"."""
+    from phonebank.models import CallingSession
+    from phonebank.monitoring.services import publish_volunteer
+
+    still = db.session.scalar(
+        select(SocketConnection.sid).where(SocketConnection.user_id == user_id)
+    )
+    if still is not None:
+        return
+    session = db.session.scalar(
+        select(CallingSession).where(
+            CallingSession.user_id == user_id, CallingSession.ended_at.is_(None)
+        )
+    )
+    if session is not None:
+        publish_volunteer(session)

@@ -22,6 +22,7 @@ from phonebank.calling.runner import advance_session, hang_up_calls, start_sweep
 from phonebank.calling.state import campaign_form, session_snapshot
 from phonebank.extensions import db, socketio
 from phonebank.models import AudioMode, Campaign, utcnow
+from phonebank.monitoring.events import start_figures_loop
 from phonebank.telephony.provider import TelephonyError, get_provider
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ def calling_event(name: str):
             if not current_user.is_authenticated:
                 return {"ok": False, "error": "Sign in first."}
             start_sweeper(current_app._get_current_object())
+            start_figures_loop(current_app._get_current_object())
             try:
                 return fn(data if isinstance(data, dict) else {})
             except (services.CallingError, TelephonyError) as exc:
@@ -164,6 +166,17 @@ def on_ready(data):
     session = locked_current_session()
     services.set_ready(session, bool(data.get("ready", True)))
     return commit_and_advance(session)
+
+
+@calling_event("volunteer.raise_hand")
+def on_raise_hand(data):
+    """Ask the campaign's leads for help (shown on their dashboard), or take it back."""
+    session = locked_current_session()
+    services.require_open(session)
+    session.hand_raised_at = utcnow() if data.get("raised", True) else None
+    services.publish_session_state(session)
+    db.session.commit()
+    return reply(session)
 
 
 @calling_event("call.dial")

@@ -827,3 +827,6 @@ def publish_session_state(session: CallingSession) -> None:
     realtime.publish(
         "session.state", session_snapshot(session), room=realtime.user_room(session.user_id)
     )
+    from phonebank.monitoring.services import publish_volunteer
+
+    publish_volunteer(session)  # the same change, for the campaign's dashboards

@@ -78,6 +78,7 @@ def session_snapshot(session: CallingSession) -> dict[str, Any]:
             "state": state,
             "state_since": _iso(session.state_since),
             "ready": session.ready,
+            "hand_raised": session.hand_raised_at is not None,
             "audio": {
                 "mode": session.audio_mode.value if session.audio_mode else None,
                 "up": session.audio_up,

@@ -7,6 +7,8 @@ from phonebank.models.calling import (
     Call,
     CallingSession,
     CallStatus,
+    MonitorLeg,
+    MonitorMode,
 )
 from phonebank.models.campaign import (
     Campaign,
@@ -65,6 +67,8 @@ __all__ = [
     "FINAL_CALL_STATUSES",
     "Activity",
     "AudioMode",
+    "MonitorLeg",
+    "MonitorMode",
     "Call",
     "CallStatus",
     "CallingSession",

@@ -65,6 +65,7 @@ class CallingSession(Base):
     calls_made: Mapped[int] = mapped_column(default=0)
     contacts_made: Mapped[int] = mapped_column(default=0)
     talk_seconds: Mapped[int] = mapped_column(default=0)
+    hand_raised_at: Mapped[datetime | None]  # the volunteer asked their lead for help
     # The voter card of the person in hand, built once at the claim (the snapshot reuses it).
     card: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     # The half-filled outcome form, so a reconnecting page can restore it.
@@ -153,3 +154,23 @@ class Call(Base):
     target: Mapped[CampaignTarget] = relationship()
     outcome: Mapped[Outcome | None] = relationship()
     session: Mapped[CallingSession | None] = relationship(foreign_keys=[session_id])
+
+
+class MonitorMode(enum.StrEnum):
+    LISTEN = "listen"  # the lead hears the call, muted
+    WHISPER = "whisper"  # only the volunteer hears the lead
+    BARGE = "barge"  # everyone hears the lead
+
+
+class MonitorLeg(Base):
+    """A lead's browser audio in a volunteer's conference (listen, whisper or barge)."""
+
+    __tablename__ = "monitor_legs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("calling_sessions.id"), index=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    mode: Mapped[MonitorMode] = mapped_column(str_enum(MonitorMode, "monitor_mode"))
+    call_sid: Mapped[str | None] = mapped_column(String(40), index=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]

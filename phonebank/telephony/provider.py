@@ -56,6 +56,26 @@ class TelephonyProvider(Protocol):
 
     def fetch(self, sid: str) -> ProviderCall: ...
 
+    def set_monitor_mode(self, conference: str, call_sid: str, mode: str, coach_sid: str) -> None:
+        """Switch a lead's leg in a conference between listen, whisper and barge, in place."""
+        found = self._call(
+            "find the conference",
+            self.client.conferences.list,
+            friendly_name=conference,
+            status="in-progress",
+            limit=1,
+        )
+        if not found:
+            raise TelephonyError("The volunteer's call has ended.")
+        options = monitor_options(mode, coach_sid)
+        self._call(
+            "switch the lead's audio",
+            self.client.conferences(found[0].sid).participants(call_sid).update,
+            muted=options["muted"],
+            coaching=options["coaching"],
+            **({"call_sid_to_coach": coach_sid} if options["coaching"] else {}),
+        )
+
     def access_token(self, identity: str, ttl: int) -> str: ...
 
 
@@ -148,6 +168,26 @@ class TwilioProvider:
         status = getattr(call.status, "value", call.status)  # the SDK may give its own enum
         return ProviderCall(call.sid, str(status), duration, call.answered_by)
 
+    def set_monitor_mode(self, conference: str, call_sid: str, mode: str, coach_sid: str) -> None:
+        """Switch a lead's leg in a conference between listen, whisper and barge, in place."""
+        found = self._call(
+            "find the conference",
+            self.client.conferences.list,
+            friendly_name=conference,
+            status="in-progress",
+            limit=1,
+        )
+        if not found:
+            raise TelephonyError("The volunteer's call has ended.")
+        options = monitor_options(mode, coach_sid)
+        self._call(
+            "switch the lead's audio",
+            self.client.conferences(found[0].sid).participants(call_sid).update,
+            muted=options["muted"],
+            coaching=options["coaching"],
+            **({"call_sid_to_coach": coach_sid} if options["coaching"] else {}),
+        )
+
     def access_token(self, identity: str, ttl: int) -> str:
         if not (self.api_key and self.api_secret and self.twiml_app_sid):
             raise NotConfigured(
@@ -189,6 +229,32 @@ def conference_twiml(name: str, status_url: str | None = None) -> str:
     if status_url:
         options.update(status_callback=status_url, status_callback_event="join leave")
     dial.conference(name, **options)
+    response.append(dial)
+    return str(response)
+
+
+def monitor_options(mode: str, coach_sid: str) -> dict:
+    """Listen: muted coach. Whisper: coach (only the volunteer hears). Barge: a plain speaker."""
+    if mode not in ("listen", "whisper", "barge"):
+        raise ValueError(f"unknown monitor mode {mode!r}")
+    return {"muted": mode == "listen", "coaching": mode != "barge", "coach": coach_sid}
+
+
+def monitor_twiml(name: str, mode: str, coach_sid: str) -> str:
+    """A lead's browser leg joins a volunteer's conference without starting or ending it."""
+    options = monitor_options(mode, coach_sid)
+    response = VoiceResponse()
+    dial = Dial()
+    extra = {"coach": coach_sid} if options["coaching"] else {}
+    dial.conference(
+        name,
+        start_conference_on_enter=False,
+        end_conference_on_exit=False,
+        beep=False,
+        muted=options["muted"],
+        wait_url="",
+        **extra,
+    )
     response.append(dial)
     return str(response)
 

@@ -15,16 +15,24 @@ from phonebank.calling import services
 from phonebank.calling.runner import advance_later, hang_up_calls
 from phonebank.extensions import csrf, db
 from phonebank.models import CallingSession
+from phonebank.monitoring.events import start_figures_loop
 from phonebank.telephony.provider import (
     TelephonyError,
     conference_twiml,
     get_provider,
     hangup_twiml,
+    monitor_twiml,
 )
 
 log = logging.getLogger(__name__)
 bp = Blueprint("twilio_hooks", __name__, url_prefix="/twilio")
 csrf.exempt(bp)
+
+
+@bp.before_request
+def start_dashboard_figures():
+    """Callbacks change sessions too: this process pushes their campaigns' figures."""
+    start_figures_loop(current_app._get_current_object())
 
 
 def signed_by_twilio(view):
@@ -67,6 +75,8 @@ def voice_client():
     identity = request.form.get("From", "").removeprefix("client:")
     session_id = request.form.get("session_id", "")
     role, _, user_id = identity.partition("-")
+    if role == "lead":
+        return twiml(monitor_leg_twiml(user_id, request.form))
     session = db.session.get(CallingSession, int(session_id)) if session_id.isdigit() else None
     if (
         role != "volunteer"
@@ -83,6 +93,36 @@ def voice_client():
     return twiml(
         conference_twiml(session.conference_name, status_url=conference_status_url(session))
     )
+
+
+def monitor_leg_twiml(user_id: str, form) -> str:
+    """A lead's browser joins a volunteer's conference to listen, whisper or barge."""
+    from phonebank.models import MonitorLeg, MonitorMode, User
+    from phonebank.monitoring.services import can_monitor
+
+    lead = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    raw_session = form.get("monitor_session", "")
+    session = db.session.get(CallingSession, int(raw_session)) if raw_session.isdigit() else None
+    mode = form.get("mode", "listen")
+    if (
+        lead is None
+        or session is None
+        or mode not in MonitorMode.__members__.values()
+        or not can_monitor(lead, session.campaign_id)
+    ):
+        return hangup_twiml("You can't monitor this volunteer.")
+    if session.ended_at is not None or not session.audio_up or not session.audio_call_sid:
+        return hangup_twiml("This volunteer is not connected to a call right now.")
+    db.session.add(
+        MonitorLeg(
+            session_id=session.id,
+            lead_id=lead.id,
+            mode=MonitorMode(mode),
+            call_sid=form.get("CallSid"),
+        )
+    )
+    db.session.commit()
+    return monitor_twiml(session.conference_name, mode, session.audio_call_sid)
 
 
 @bp.post("/voice/volunteer")

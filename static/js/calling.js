@@ -142,6 +142,10 @@
   $("btn-ready").addEventListener("click", () => send("volunteer.ready", { ready: true }));
   $("btn-pause").addEventListener("click", () => send("volunteer.ready", { ready: false }));
   $("btn-call").addEventListener("click", () => send("call.dial").then(reportError));
+  let handRaised = false;
+  $("btn-hand").addEventListener("click", () => {
+    send("volunteer.raise_hand", { raised: !handRaised }).then(reportError);
+  });
   $("btn-hangup").addEventListener("click", () => send("call.hangup").then(reportError));
   $("btn-skip").addEventListener("click", () => {
     send("voter.skip", { reason: $("skip-reason").value }).then(reportError);
@@ -368,6 +372,8 @@
     machine: "That was an answering machine; the message is being left for you.",
     voter_withdrawn: "That voter can no longer be called; getting the next one.",
     provider_error: "The call could not be placed.",
+    lead_message: "Message from your lead —",
+    paused_by_lead: "",
   };
 
   function fmtDuration(seconds) {
@@ -470,6 +476,9 @@
 
     $("btn-ready").hidden = s.ready || needsAudio;
     $("btn-pause").hidden = !s.ready;
+    handRaised = Boolean(s.hand_raised);
+    $("btn-hand").textContent = handRaised ? "Lower hand" : "Raise hand";
+    $("btn-hand").classList.toggle("raised", handRaised);
     $("btn-call").hidden = !(voter && !call && s.campaign.dialing_mode !== "power") || needsAudio;
     $("btn-call").textContent = s.campaign.dialing_mode === "manual" ? "Show number and call" : "Call";
     $("btn-hangup").hidden = !(inCall && !(call && call.manual));

@@ -1,0 +1,1 @@
+"""Live monitoring for call-centre leads: the dashboard and its pushes (docs/monitoring.md)."""
