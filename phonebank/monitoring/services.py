@@ -235,16 +235,24 @@ def campaign_figures(campaign: Campaign, now: datetime) -> dict[str, Any]:
             for q in questions
             if q.kind != QuestionKind.TEXT
         ],
-        "per_10_minutes": [
-            {
-                "start": (since + timedelta(minutes=BIN_MINUTES * i)).isoformat(),
-                "dials": d,
-                "contacts": c,
-            }
-            for i, (d, c) in sorted(bins.items())
-        ],
+        "per_10_minutes": _bins(bins, since, now),
         "list": list_progress(campaign, now),
     }
+
+
+def _bins(bins: dict[int, list[int]], since: datetime, now: datetime) -> list[dict[str, Any]]:
+    """Every 10 minutes from the first dial of the day to now, empty ones included."""
+    if not bins:
+        return []
+    last = max(max(bins), int((now - since).total_seconds() // (BIN_MINUTES * 60)))
+    return [
+        {
+            "start": (since + timedelta(minutes=BIN_MINUTES * i)).isoformat(),
+            "dials": bins.get(i, [0, 0])[0],
+            "contacts": bins.get(i, [0, 0])[1],
+        }
+        for i in range(min(bins), last + 1)
+    ]
 
 
 def _int(value: Any) -> int | None:

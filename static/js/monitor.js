@@ -139,7 +139,7 @@
         type: "bar",
         data: { labels, datasets: [{ label: "Dials", data: dials, backgroundColor: "#9db7e8" },
                                    { label: "Contacts", data: contacts, backgroundColor: "#1f6f3f" }] },
-        options: { animation: false, responsive: true, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+        options: { animation: false, responsive: true, maintainAspectRatio: false, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
       });
     } else {
       chart.data.labels = labels;
