@@ -52,6 +52,12 @@ def publish(
     pending.append(("emit", event_name, payload, room))
 
 
+def call_after_commit(fn, *args: Any, session: Session | None = None) -> None:
+    """Run ``fn(*args)`` once the current transaction commits (dropped if it rolls back)."""
+    session = session or db.session()
+    session.info.setdefault(PENDING_KEY, []).append(("call", fn, args, None))
+
+
 def disconnect_after_commit(sids: list[str], session: Session | None = None) -> None:
     """Disconnect these Socket.IO clients (in any web process) once the transaction commits."""
     session = session or db.session()
@@ -64,6 +70,11 @@ def _flush_pending(session: Session) -> None:
     pending = session.info.pop(PENDING_KEY, None) or ()
     sids = [name for kind, name, _, _ in pending if kind == "disconnect"]
     for kind, name, payload, room in pending:
+        if kind == "call":
+            try:
+                name(*payload)
+            except Exception:
+                log.exception("after-commit call %s failed", name)
         if kind == "emit":
             try:
                 socketio.emit(name, payload, to=room)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import request
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, join_room
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from phonebank import realtime
 from phonebank.extensions import db, socketio
@@ -25,6 +25,8 @@ def on_connect(auth=None):
     db.session.add(
         SocketConnection(sid=request.sid, login_session_id=login.id, user_id=login.user_id)
     )
+    db.session.flush()
+    _tell_dashboards(current_user.id, connected=True)
     db.session.commit()
     join_room(realtime.user_room(current_user.id))
     join_room(realtime.login_room(login.id))
@@ -39,15 +41,18 @@ def on_disconnect(reason=None):
     db.session.commit()
 
 
-def _tell_dashboards(user_id: int) -> None:
-    """A volunteer's last socket closed: their dashboard row now says "disconnected"."""
+def _tell_dashboards(user_id: int, connected: bool = False) -> None:
+    """A volunteer's first socket opened or last one closed: their dashboard row changes
+    between "disconnected" and their calling state."""
     from phonebank.models import CallingSession
     from phonebank.monitoring.services import publish_volunteer
 
-    still = db.session.scalar(
-        select(SocketConnection.sid).where(SocketConnection.user_id == user_id)
+    count = db.session.scalar(
+        select(func.count())
+        .select_from(SocketConnection)
+        .where(SocketConnection.user_id == user_id)
     )
-    if still is not None:
+    if count != (1 if connected else 0):
         return
     session = db.session.scalar(
         select(CallingSession).where(

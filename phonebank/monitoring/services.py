@@ -124,7 +124,8 @@ def publish_volunteer(session: CallingSession) -> None:
     realtime.publish(
         "dashboard.volunteer", volunteer_row(session), room=dashboard_room(session.campaign_id)
     )
-    mark_dirty(session.campaign_id)
+    # Figures are recomputed from committed data, so the campaign is marked once this commits.
+    realtime.call_after_commit(mark_dirty, session.campaign_id)
 
 
 def mark_dirty(campaign_id: int) -> None:

@@ -173,8 +173,13 @@
   }
 
   function applySnapshot(state) {
+    // A push that arrived while the snapshot was on its way may be newer than the snapshot.
+    const previous = new Map(rows);
     rows.clear();
-    state.volunteers.forEach((row) => rows.set(row.session_id, row));
+    state.volunteers.forEach((row) => {
+      const known = previous.get(row.session_id);
+      rows.set(row.session_id, known && known.version > row.version ? known : row);
+    });
     figures = state.figures;
     renderVolunteers();
     renderFigures();
