@@ -94,7 +94,17 @@ def volunteer_row(session: CallingSession, connected: bool | None = None) -> dic
             )
             > 0
         )
-    state = session_state(session, session.current_call)
+    call = session.current_call
+    state = session_state(session, call)
+    since = session.state_since
+    if call is not None:  # a call moves on without touching the session: time it by the call
+        since = {
+            "dialing": call.dialed_at,
+            "ringing": call.dialed_at,
+            "talking": call.answered_at,
+            "machine": call.answered_at,
+            "wrapup": call.ended_at,
+        }.get(state) or since
     if not connected and state != "ended":
         state = "disconnected"
     return {
@@ -103,7 +113,7 @@ def volunteer_row(session: CallingSession, connected: bool | None = None) -> dic
         "campaign_id": session.campaign_id,
         "volunteer": {"id": session.user_id, "name": session.user.name},
         "state": state,
-        "state_since": _iso(session.state_since),
+        "state_since": _iso(since),
         "started_at": _iso(session.started_at),
         "ended": session.ended_at is not None,
         "hand_raised_at": _iso(session.hand_raised_at),
