@@ -1032,10 +1032,13 @@ class Volunteer:
 
 
 class Bench:
+    volunteer_class = Volunteer  # bench/dashboard.py records their pushes too (a subclass)
+
     def __init__(self, args):
         self.args = args
         self.stats = Stats()
         self.stopping = False
+        self.end_window = threading.Event()  # set by bench/dashboard.py when its phases are done
         self.window_start = float("inf")
         self.processes: Processes | None = None
         self.db_name: str | None = None
@@ -1170,7 +1173,8 @@ class Bench:
         self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
         lag_task = asyncio.ensure_future(self.measure_loop_lag())
         volunteers = [
-            Volunteer(self, i, uid, cookies[uid]) for i, uid in enumerate(self.seeded.volunteer_ids)
+            self.volunteer_class(self, i, uid, cookies[uid])
+            for i, uid in enumerate(self.seeded.volunteer_ids)
         ]
         self.volunteers = volunteers
         try:
@@ -1215,7 +1219,7 @@ class Bench:
             next_report = self.window_start + 5
             end = self.window_start + args.duration
             self.drained = False
-            while time.monotonic() < end:
+            while time.monotonic() < end and not self.end_window.is_set():
                 await asyncio.sleep(0.25)
                 now = time.monotonic()
                 alive = [v for v in working if v.alive]
@@ -1667,9 +1671,11 @@ def render(r: dict) -> str:
     return "\n".join(lines)
 
 
-def parse_args(argv=None):
+def build_parser(description: str | None = None) -> argparse.ArgumentParser:
+    """The options; bench/dashboard.py adds its own to the same parser."""
     p = argparse.ArgumentParser(
-        description="Simulated volunteers on a power-dialing campaign (see bench/README.md)."
+        description=description
+        or "Simulated volunteers on a power-dialing campaign (see bench/README.md)."
     )
     p.add_argument("--volunteers", type=int, default=500)
     p.add_argument("--people", type=int, default=100_000)
@@ -1706,7 +1712,11 @@ def parse_args(argv=None):
     p.add_argument("--app-root", default=None, help="run the server from another checkout "
                    "(same schema), e.g. to compare a change to phonebank/ (A/B)")  # fmt: skip
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv=None):
+    return build_parser().parse_args(argv)
 
 
 def main(argv=None) -> int:
