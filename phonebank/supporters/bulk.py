@@ -123,7 +123,6 @@ class BulkWriter:
     # --- matching --------------------------------------------------------------------------
 
     def _lookup(self, records: Sequence[Any]) -> dict[str, Any]:
-        c = self.conn
         ext = [r.external_id for r in records if r.external_id]
         numbers = list({p[0] for r in records for p in r.phones})
         emails = list({r.email for r in records if r.email})
@@ -152,7 +151,6 @@ class BulkWriter:
         ids = set(by_ext.values()) | {i for v in holders.values() for i in v}
         ids |= {i for v in email_holders.values() for i in v}
         people = self._people(ids)
-        del c
         return {
             "ext": by_ext,
             "phones": holders,
@@ -577,7 +575,7 @@ class BulkWriter:
     def select_in(self, query, column, values: list):
         """Run ``query`` restricted to ``column IN values``, batching for SQLite's limits."""
         if not values:
-            return _Empty()
+            return _Rows()
         if self.pg:
             from sqlalchemy import any_
             from sqlalchemy.dialects.postgresql import ARRAY
@@ -669,10 +667,6 @@ def _is_json(column) -> bool:
 class _Rows(list):
     def scalars(self):
         return [row[0] for row in self]
-
-
-class _Empty(_Rows):
-    pass
 
 
 def _group(records: Sequence[Any]) -> list[list[Any]]:

@@ -56,25 +56,9 @@ class TelephonyProvider(Protocol):
 
     def fetch(self, sid: str) -> ProviderCall: ...
 
-    def set_monitor_mode(self, conference: str, call_sid: str, mode: str, coach_sid: str) -> None:
-        """Switch a lead's leg in a conference between listen, whisper and barge, in place."""
-        found = self._call(
-            "find the conference",
-            self.client.conferences.list,
-            friendly_name=conference,
-            status="in-progress",
-            limit=1,
-        )
-        if not found:
-            raise TelephonyError("The volunteer's call has ended.")
-        options = monitor_options(mode, coach_sid)
-        self._call(
-            "switch the lead's audio",
-            self.client.conferences(found[0].sid).participants(call_sid).update,
-            muted=options["muted"],
-            coaching=options["coaching"],
-            **({"call_sid_to_coach": coach_sid} if options["coaching"] else {}),
-        )
+    def set_monitor_mode(
+        self, conference: str, call_sid: str, mode: str, coach_sid: str
+    ) -> None: ...
 
     def access_token(self, identity: str, ttl: int) -> str: ...
 
@@ -179,7 +163,7 @@ class TwilioProvider:
         )
         if not found:
             raise TelephonyError("The volunteer's call has ended.")
-        options = monitor_options(mode, coach_sid)
+        options = monitor_options(mode)
         self._call(
             "switch the lead's audio",
             self.client.conferences(found[0].sid).participants(call_sid).update,
@@ -233,16 +217,16 @@ def conference_twiml(name: str, status_url: str | None = None) -> str:
     return str(response)
 
 
-def monitor_options(mode: str, coach_sid: str) -> dict:
+def monitor_options(mode: str) -> dict:
     """Listen: muted coach. Whisper: coach (only the volunteer hears). Barge: a plain speaker."""
     if mode not in ("listen", "whisper", "barge"):
         raise ValueError(f"unknown monitor mode {mode!r}")
-    return {"muted": mode == "listen", "coaching": mode != "barge", "coach": coach_sid}
+    return {"muted": mode == "listen", "coaching": mode != "barge"}
 
 
 def monitor_twiml(name: str, mode: str, coach_sid: str) -> str:
     """A lead's browser leg joins a volunteer's conference without starting or ending it."""
-    options = monitor_options(mode, coach_sid)
+    options = monitor_options(mode)
     response = VoiceResponse()
     dial = Dial()
     extra = {"coach": coach_sid} if options["coaching"] else {}
