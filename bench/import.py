@@ -623,6 +623,7 @@ def app_env(url: str) -> dict[str, str]:
         "PHONEBANK_ENV": "production",
         "PHONEBANK_SECRET_KEY": secrets.token_urlsafe(48),
         "PHONEBANK_DATABASE_URL": url,
+        "PHONEBANK_PUBLIC_URL": "http://127.0.0.1",
         "PHONEBANK_UPLOAD_DIR": str(UPLOAD_DIR),
     }
 

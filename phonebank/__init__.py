@@ -12,6 +12,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from phonebank.config import REPO_ROOT, load_config
+from phonebank.hosts import TrustedHostMiddleware, allowed_origins, trusted_hosts
 
 ASYNC_MODE = "gevent"
 
@@ -27,8 +28,8 @@ def create_app(config: dict | None = None) -> Flask:
     )
     app.config.update(load_config(config))
     configure_logging(app)
-    apply_proxy_fix(app)
     register_extensions(app)
+    guard_hosts(app)
     register_blueprints(app)
     register_socket_handlers(app)
     register_error_handlers(app)
@@ -45,15 +46,16 @@ def configure_logging(app: Flask) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def apply_proxy_fix(app: Flask) -> None:
-    """Trust X-Forwarded-* from N proxies so URLs (and Twilio signatures) match what was signed."""
+def guard_hosts(app: Flask) -> None:
+    """Outermost WSGI layers (around Socket.IO too): ``ProxyFix`` trusts X-Forwarded-* from N
+    proxies, then requests for hosts other than phonebank's own are refused."""
+    app.wsgi_app = TrustedHostMiddleware(app.wsgi_app, trusted_hosts(app.config))
     hops = int(app.config["BEHIND_PROXY"])
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
 
 def register_extensions(app: Flask) -> None:
-    from phonebank import realtime
     from phonebank.extensions import csrf, db, login_manager, migrate, socketio
 
     db.init_app(app)
@@ -65,7 +67,7 @@ def register_extensions(app: Flask) -> None:
         async_mode=ASYNC_MODE,
         message_queue=app.config["REDIS_URL"],
         channel=app.config["SOCKETIO_CHANNEL"],
-        cors_allowed_origins=realtime.allowed_origins(app),
+        cors_allowed_origins=allowed_origins(app.config),
         manage_session=False,
         logger=False,
         engineio_logger=False,
@@ -106,11 +108,12 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
+    from phonebank.hosts import external_url_for
     from phonebank.models import Role
 
     @app.context_processor
-    def inject_roles() -> dict:
-        return {"Role": Role}
+    def inject_helpers() -> dict:
+        return {"Role": Role, "external_url_for": external_url_for}
 
 
 def register_cli(app: Flask) -> None:

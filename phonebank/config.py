@@ -12,6 +12,8 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
+from phonebank.hosts import PublicUrlError, parse_public_url
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Settings are read when this module is imported, so the optional .env file is loaded first.
 # Real environment variables win over the file.
@@ -68,6 +70,8 @@ class Config:
     SOCKETIO_CHANNEL = env("SOCKETIO_CHANNEL", "phonebank")
     BEHIND_PROXY = env_int("BEHIND_PROXY", 0)
     ALLOWED_ORIGINS = [o.strip() for o in (env("ALLOWED_ORIGINS") or "").split(",") if o.strip()]
+    # Host names requests may use besides PUBLIC_URL's (e.g. a second domain); others get 400.
+    ALLOWED_HOSTS = [h.strip() for h in (env("ALLOWED_HOSTS") or "").split(",") if h.strip()]
 
     SESSION_PROTECTION = "strong"
     SESSION_COOKIE_NAME = "phonebank_session"
@@ -90,7 +94,8 @@ class Config:
     TWILIO_TWIML_APP_SID = os.environ.get("TWILIO_TWIML_APP_SID")
     TWILIO_CALLER_ID = os.environ.get("TWILIO_CALLER_ID")
     TWILIO_EMULATOR_URL = env("TWILIO_EMULATOR_URL")
-    # The address Twilio reaches this app at (webhooks); default: the incoming request's host.
+    # The address people and Twilio reach this app at: every webhook URL and every link is
+    # built from it, never from a request's Host header. Required in production.
     PUBLIC_URL = env("PUBLIC_URL")
     CLAIM_LEASE_SECONDS = env_int("CLAIM_LEASE_SECONDS", 120)
     RING_TIMEOUT_SECONDS = env_int("RING_TIMEOUT_SECONDS", 25)
@@ -142,9 +147,15 @@ class ProductionConfig(Config):
             missing.append("PHONEBANK_SECRET_KEY")
         if not config.get("SQLALCHEMY_DATABASE_URI"):
             missing.append("PHONEBANK_DATABASE_URL (or DATABASE_URL)")
+        if not config.get("PUBLIC_URL"):
+            missing.append("PHONEBANK_PUBLIC_URL")
         if missing:
             raise ConfigError(
-                "phonebank will not start in production without " + " and ".join(missing) + "."
+                "phonebank will not start in production without "
+                + ", ".join(missing[:-1])
+                + (" and " if len(missing) > 1 else "")
+                + missing[-1]
+                + "."
             )
         if len(config["SECRET_KEY"]) < 32:
             raise ConfigError("PHONEBANK_SECRET_KEY must be at least 32 characters long.")
@@ -153,6 +164,7 @@ class ProductionConfig(Config):
 class DevelopmentConfig(Config):
     ENV_NAME = "development"
     SECRET_KEY = Config.SECRET_KEY or "development-only-secret-key-do-not-deploy"
+    PUBLIC_URL = Config.PUBLIC_URL or "http://127.0.0.1:5000"  # scripts/dev's address
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
@@ -165,6 +177,7 @@ class TestingConfig(DevelopmentConfig):
     ENV_NAME = "testing"
     TESTING = True
     SECRET_KEY = "testing-secret-key-testing-secret-key"
+    PUBLIC_URL = Config.PUBLIC_URL or "http://localhost"  # Flask's test client's host
     LOGIN_MAX_FAILURES = 5
 
 
@@ -192,6 +205,11 @@ def load_config(overrides: dict | None = None) -> dict:
             **engine_options(url),
             **settings.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
         }
+    if settings.get("PUBLIC_URL"):
+        try:
+            settings["PUBLIC_URL"] = parse_public_url(settings["PUBLIC_URL"])
+        except PublicUrlError as exc:
+            raise ConfigError(str(exc)) from None
     settings["UPLOAD_DIR"] = str(settings.get("UPLOAD_DIR") or REPO_ROOT / "instance" / "uploads")
     # The request limit: the largest list file plus room for the form around it.
     settings.setdefault("MAX_CONTENT_LENGTH", (int(settings["MAX_UPLOAD_MB"]) + 1) * 1024 * 1024)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -96,20 +95,3 @@ def _disconnect(sids: list[str]) -> None:
 @event.listens_for(Session, "after_rollback")
 def _drop_pending(session: Session) -> None:
     session.info.pop(PENDING_KEY, None)
-
-
-def allowed_origins(app: Flask):
-    """Socket.IO accepts same-origin handshakes only, plus any PHONEBANK_ALLOWED_ORIGINS."""
-    extra = app.config["ALLOWED_ORIGINS"]
-    if not extra:
-        return None  # python-engineio's default: the request's own scheme and host
-    extra_set = {o.rstrip("/") for o in extra}
-
-    def check(origin: str | None, environ: dict) -> bool:
-        if origin is None:
-            return True
-        scheme = environ.get("wsgi.url_scheme", "http")
-        host = environ.get("HTTP_HOST", "")
-        return origin == f"{scheme}://{host}" or origin.rstrip("/") in extra_set
-
-    return check

@@ -230,6 +230,7 @@ class LiveServer:
             **os.environ,
             "PHONEBANK_ENV": "testing",
             "PHONEBANK_DATABASE_URL": database_url,
+            "PHONEBANK_PUBLIC_URL": self.url,
             "PHONEBANK_REDIS_URL": redis_url or "",
             "PHONEBANK_SOCKETIO_CHANNEL": f"phonebank-test-{RUN_ID}",
             "PHONEBANK_DB_POOL_SIZE": "5",

@@ -9,8 +9,12 @@ from phonebank.config import ConfigError, load_config, normalize_database_url
 def test_production_refuses_to_start_without_secrets(monkeypatch):
     for name in ("PHONEBANK_SECRET_KEY", "PHONEBANK_DATABASE_URL", "DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
-    with pytest.raises(ConfigError, match="PHONEBANK_SECRET_KEY and PHONEBANK_DATABASE_URL"):
-        create_app({"ENV_NAME": "production", "SECRET_KEY": None})
+    with pytest.raises(
+        ConfigError,
+        match=r"PHONEBANK_SECRET_KEY, PHONEBANK_DATABASE_URL \(or DATABASE_URL\) and "
+        "PHONEBANK_PUBLIC_URL",
+    ):
+        create_app({"ENV_NAME": "production", "SECRET_KEY": None, "PUBLIC_URL": None})
 
 
 def test_production_refuses_a_short_secret():
@@ -20,6 +24,7 @@ def test_production_refuses_a_short_secret():
                 "ENV_NAME": "production",
                 "SECRET_KEY": "short",
                 "SQLALCHEMY_DATABASE_URI": "sqlite://",
+                "PUBLIC_URL": "https://calls.example.org",
             }
         )
 
@@ -30,6 +35,7 @@ def test_production_config_is_secure_by_default():
             "ENV_NAME": "production",
             "SECRET_KEY": "x" * 40,
             "SQLALCHEMY_DATABASE_URI": "postgresql://db.example/phonebank",
+            "PUBLIC_URL": "https://calls.example.org",
         }
     )
     assert settings["SESSION_COOKIE_SECURE"] is True
@@ -67,7 +73,12 @@ def test_socketio_runs_on_gevent_and_eventlet_is_absent():
 
 def test_proxy_fix_makes_urls_match_the_public_address():
     app = create_app(
-        {"ENV_NAME": "testing", "SQLALCHEMY_DATABASE_URI": "sqlite://", "BEHIND_PROXY": 1}
+        {
+            "ENV_NAME": "testing",
+            "SQLALCHEMY_DATABASE_URI": "sqlite://",
+            "BEHIND_PROXY": 1,
+            "PUBLIC_URL": "https://calls.example.org",
+        }
     )
 
     @app.route("/where")

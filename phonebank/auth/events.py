@@ -1,7 +1,7 @@
 """Socket.IO connect and disconnect: who may open a socket, and which rooms it starts in.
 
 Sent by every page's script on load. Anonymous handshakes are refused; cross-origin ones are
-refused earlier by python-engineio (see ``realtime.allowed_origins``).
+refused earlier by python-engineio (see ``hosts.allowed_origins``).
 """
 
 from __future__ import annotations

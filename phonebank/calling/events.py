@@ -12,7 +12,7 @@ import functools
 import logging
 from datetime import datetime
 
-from flask import current_app, request
+from flask import current_app
 from flask_login import current_user
 from flask_socketio import join_room
 
@@ -24,6 +24,7 @@ from phonebank.extensions import db, socketio
 from phonebank.models import AudioMode, Campaign, utcnow
 from phonebank.monitoring.events import start_figures_loop
 from phonebank.telephony.provider import TelephonyError, get_provider
+from phonebank.twilio_hooks.urls import volunteer_phone_urls
 
 log = logging.getLogger(__name__)
 
@@ -80,17 +81,13 @@ def commit_and_advance(session) -> dict:
     return reply(db.session.get(services.CallingSession, session.id))
 
 
-def base_url() -> str:
-    return current_app.config.get("PUBLIC_URL") or request.url_root
-
-
 @calling_event("session.join")
 def on_join(data):
     """The calling page opens: start or resume the session; reply with state and the form."""
     campaign = db.session.get(Campaign, int(data.get("campaign_id") or 0))
     if campaign is None:
         raise services.CallingError("That campaign does not exist.")
-    session = services.join_campaign(current_user, campaign, base_url())
+    session = services.join_campaign(current_user, campaign)
     services.publish_session_state(session)
     db.session.commit()
     join_room(realtime.campaign_room(campaign.id))
@@ -126,14 +123,14 @@ def on_audio_connect(data):
         session.audio_up = False
         campaign = session.campaign
         caller_id = campaign.caller_id or current_app.config.get("TWILIO_CALLER_ID") or ""
-        base = session.base_url
         db.session.commit()
         provider.expect_volunteer_answer(current_user.phone)
+        urls = volunteer_phone_urls(session.id)
         sid = provider.dial(
             to=current_user.phone,
             from_=caller_id,
-            answer_url=f"{base}/twilio/voice/volunteer?session={session.id}",
-            status_url=f"{base}/twilio/status/audio?session={session.id}",
+            answer_url=urls.answer_url,
+            status_url=urls.status_url,
             amd_url=None,
             timeout=30,
         )

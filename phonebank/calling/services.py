@@ -43,6 +43,7 @@ from phonebank.models import (
 )
 from phonebank.supporters import services as supporters
 from phonebank.telephony.provider import TelephonyError, get_provider
+from phonebank.twilio_hooks.urls import voter_call_urls
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def open_session_for(user: User) -> CallingSession | None:
     )
 
 
-def join_campaign(user: User, campaign: Campaign, base_url: str) -> CallingSession:
+def join_campaign(user: User, campaign: Campaign) -> CallingSession:
     """Start (or resume) this volunteer's session in a campaign."""
     if campaign.status != CampaignStatus.ACTIVE:
         raise CallingError("This campaign is not open for calling right now.")
@@ -99,12 +100,9 @@ def join_campaign(user: User, campaign: Campaign, base_url: str) -> CallingSessi
         session = CallingSession(
             user_id=user.id,
             campaign_id=campaign.id,
-            base_url=base_url.rstrip("/"),
             audio_mode=AudioMode.NONE if campaign.dialing_mode == DialingMode.MANUAL else None,
         )
         db.session.add(session)
-    else:
-        session.base_url = base_url.rstrip("/")
     session.last_seen_at = utcnow()
     db.session.flush()
     return session
@@ -304,19 +302,19 @@ def place_call(call_id: int) -> None:
     session = call.session
     campaign = db.session.get(Campaign, call.campaign_id)
     number = call.phone.number
-    base = session.base_url
     caller_id = campaign.caller_id or current_app.config.get("TWILIO_CALLER_ID") or ""
     timeout = int(current_app.config["RING_TIMEOUT_SECONDS"])
     db.session.commit()  # no transaction held across the network call
     try:
         if not caller_id:
             raise TelephonyError("This campaign has no caller ID; ask staff to set one.")
+        urls = voter_call_urls(call_id)
         sid = get_provider().dial(
             to=number,
             from_=caller_id,
-            answer_url=f"{base}/twilio/voice/voter?call={call_id}",
-            status_url=f"{base}/twilio/status/voter?call={call_id}",
-            amd_url=f"{base}/twilio/amd?call={call_id}",
+            answer_url=urls.answer_url,
+            status_url=urls.status_url,
+            amd_url=urls.amd_url,
             timeout=timeout,
         )
     except TelephonyError as exc:

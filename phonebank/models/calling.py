@@ -54,8 +54,6 @@ class CallingSession(Base):
     # the call row, which deadlocks against a call row being locked by a callback while that
     # callback waits for this session row. The services keep the pointer right.
     current_call_id: Mapped[int | None]
-    # The address Twilio reaches this app at, as the volunteer's page saw it (for webhooks).
-    base_url: Mapped[str] = mapped_column(String(200), default="")
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Raised with every published change, so a page can drop a snapshot older than one it has.
     version: Mapped[int] = mapped_column(default=0)

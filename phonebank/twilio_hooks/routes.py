@@ -1,12 +1,14 @@
-"""Twilio webhooks. Every route verifies ``X-Twilio-Signature`` against the URL Twilio called
-(``ProxyFix`` makes ``request.url`` the public URL behind a TLS proxy); a forged or unsigned
-request gets 403 and changes nothing. Callbacks are idempotent and order-independent.
+"""Twilio webhooks. Every route verifies ``X-Twilio-Signature`` against the URL phonebank gave
+Twilio: the path and query at the configured public address (``twilio_hooks.urls``), whatever
+host or proxy the request came through; a forged or unsigned request gets 403 and changes
+nothing. Callbacks are idempotent and order-independent.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
@@ -14,6 +16,7 @@ from twilio.request_validator import RequestValidator
 from phonebank.calling import services
 from phonebank.calling.runner import advance_later, hang_up_calls
 from phonebank.extensions import csrf, db
+from phonebank.hosts import public_url
 from phonebank.models import CallingSession
 from phonebank.monitoring.events import start_figures_loop
 from phonebank.telephony.provider import (
@@ -23,6 +26,7 @@ from phonebank.telephony.provider import (
     hangup_twiml,
     monitor_twiml,
 )
+from phonebank.twilio_hooks.urls import conference_status_url
 
 log = logging.getLogger(__name__)
 bp = Blueprint("twilio_hooks", __name__, url_prefix="/twilio")
@@ -45,12 +49,18 @@ def signed_by_twilio(view):
         if not token or not signature:
             log.warning("unsigned webhook refused: %s", request.path)
             abort(403)
-        if not RequestValidator(token).validate(request.url, request.form.to_dict(), signature):
+        if not RequestValidator(token).validate(signed_url(), request.form.to_dict(), signature):
             log.warning("webhook with a bad signature refused: %s", request.path)
             abort(403)
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def signed_url() -> str:
+    """The URL Twilio signed: this request's path and query at phonebank's public address."""
+    parts = urlsplit(request.url)
+    return public_url(parts.path + (f"?{parts.query}" if parts.query else ""))
 
 
 def twiml(xml: str) -> Response:
@@ -62,10 +72,6 @@ def _int_arg(name: str) -> int:
     if not value.isdigit():
         abort(400)
     return int(value)
-
-
-def conference_status_url(session: CallingSession) -> str:
-    return f"{session.base_url}/twilio/conference?session={session.id}"
 
 
 @bp.post("/voice/client")
@@ -91,7 +97,7 @@ def voice_client():
     if replaced and replaced != session.audio_call_sid:
         hang_up_calls([replaced])  # the same volunteer reconnected from a new page
     return twiml(
-        conference_twiml(session.conference_name, status_url=conference_status_url(session))
+        conference_twiml(session.conference_name, status_url=conference_status_url(session.id))
     )
 
 
@@ -135,7 +141,7 @@ def voice_volunteer():
     session.audio_call_sid = request.form.get("CallSid")
     db.session.commit()
     return twiml(
-        conference_twiml(session.conference_name, status_url=conference_status_url(session))
+        conference_twiml(session.conference_name, status_url=conference_status_url(session.id))
     )
 
 

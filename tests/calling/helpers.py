@@ -151,7 +151,7 @@ def open_session(campaign: Campaign, user: User | None = None) -> CallingSession
     user = user or volunteer()
     db.session.add(CampaignMember(campaign_id=campaign.id, user_id=user.id))
     db.session.flush()
-    session = calling.join_campaign(user, campaign, "https://phonebank.test/")
+    session = calling.join_campaign(user, campaign)
     if session.audio_mode is None:  # manual campaigns need no audio leg
         session.audio_mode = AudioMode.BROWSER
         session.audio_up = True

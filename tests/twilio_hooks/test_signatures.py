@@ -63,25 +63,29 @@ def test_tampered_parameters_get_403(hook_app):
 
 
 def test_behind_a_tls_proxy_the_public_url_is_what_counts(hook_app):
-    """Twilio signs https://calls.example.org/...; the app sees http://localhost/... plus
-    X-Forwarded-* headers. With PHONEBANK_BEHIND_PROXY the two match; without it they don't."""
+    """Twilio signs https://calls.example.org/... (the URL phonebank gave it); the app sees
+    http://localhost/... through the proxy. The signature is checked against the public URL,
+    with or without PHONEBANK_BEHIND_PROXY; one made for any other address is refused."""
     public = "https://calls.example.org/twilio/conference?session=999"
     headers = {
-        "X-Twilio-Signature": sign(public, PARAMS),
         "X-Forwarded-Proto": "https",
         "X-Forwarded-Host": "calls.example.org",
         "X-Forwarded-For": "203.0.113.9",
     }
-    proxied = hook_app(BEHIND_PROXY=1).test_client()
-    assert (
-        proxied.post("/twilio/conference?session=999", data=PARAMS, headers=headers).status_code
-        == 204
-    )
-    direct = hook_app().test_client()
-    assert (
-        direct.post("/twilio/conference?session=999", data=PARAMS, headers=headers).status_code
-        == 403
-    )
+    settings = {"PUBLIC_URL": "https://calls.example.org", "ALLOWED_HOSTS": ["localhost"]}
+    for app in (hook_app(BEHIND_PROXY=1, **settings), hook_app(**settings)):
+        client = app.test_client()
+        good = {**headers, "X-Twilio-Signature": sign(public, PARAMS)}
+        assert (
+            client.post("/twilio/conference?session=999", data=PARAMS, headers=good).status_code
+            == 204
+        )
+        local = "http://localhost/twilio/conference?session=999"
+        bad = {**headers, "X-Twilio-Signature": sign(local, PARAMS)}
+        assert (
+            client.post("/twilio/conference?session=999", data=PARAMS, headers=bad).status_code
+            == 403
+        )
 
 
 def test_webhooks_need_no_csrf_token_but_only_accept_post(hook_app):

@@ -1,0 +1,43 @@
+"""The webhook URLs phonebank gives Twilio, all at the configured public address.
+
+Built from ``PHONEBANK_PUBLIC_URL`` alone (``phonebank.hosts``), so no request's headers can
+send a call's callbacks, and the voter's number they carry, anywhere else. Each URL carries
+phonebank's own id of the call or session, so a callback that arrives before the REST call
+that placed it has returned still finds its row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from phonebank.hosts import public_url
+
+
+@dataclass(frozen=True)
+class CallUrls:
+    answer_url: str
+    status_url: str
+    amd_url: str | None
+
+
+def voter_call_urls(call_id: int) -> CallUrls:
+    """A voter's leg: joins the conference on answer, reports progress and the AMD result."""
+    return CallUrls(
+        answer_url=public_url(f"/twilio/voice/voter?call={call_id}"),
+        status_url=public_url(f"/twilio/status/voter?call={call_id}"),
+        amd_url=public_url(f"/twilio/amd?call={call_id}"),
+    )
+
+
+def volunteer_phone_urls(session_id: int) -> CallUrls:
+    """The call to a volunteer's own phone ("call my phone"): their audio leg."""
+    return CallUrls(
+        answer_url=public_url(f"/twilio/voice/volunteer?session={session_id}"),
+        status_url=public_url(f"/twilio/status/audio?session={session_id}"),
+        amd_url=None,
+    )
+
+
+def conference_status_url(session_id: int) -> str:
+    """Join and leave events of the volunteer's audio leg in their conference."""
+    return public_url(f"/twilio/conference?session={session_id}")
