@@ -204,8 +204,10 @@ def on_hangup(data):
 def on_draft(data):
     """The half-filled form, kept so a reconnecting page can restore it."""
     session = current_session()
+    if session.current_call_id is None or data.get("call_id") != session.current_call_id:
+        raise services.CallingError("That call is not in your hands any more.")
     draft = {
-        "call_id": data.get("call_id"),
+        "call_id": session.current_call_id,
         "outcome": str(data.get("outcome") or "")[:40],
         "answers": data.get("answers") if isinstance(data.get("answers"), dict) else {},
         "notes": str(data.get("notes") or "")[:5000],

@@ -57,6 +57,8 @@ def watch(data=None):
 
 @socketio.on("dashboard.unwatch")
 def unwatch(data=None):
+    if not current_user.is_authenticated:
+        return {"ok": False, "error": "Sign in first."}
     campaign_id = _campaign_id(data)
     if campaign_id:
         leave_room(services.dashboard_room(campaign_id))
