@@ -142,7 +142,7 @@ def claim_next_voter(campaign: Campaign, volunteer: User, now: datetime | None =
         target = _claim_one(campaign, volunteer, allowed, now)
         if target is None:
             raise NothingToCall(*_why_empty(campaign, now))
-        refused = _state_limit_refusal(target, now)
+        refused = state_limit_refusal(target, now)
         if refused is not None:
             release_claim(target, due_at=refused)
             continue
@@ -211,7 +211,7 @@ def _claim_one(campaign, volunteer, allowed, now) -> CampaignTarget | None:
     return None
 
 
-def _state_limit_refusal(target: CampaignTarget, now: datetime) -> datetime | None:
+def state_limit_refusal(target: CampaignTarget, now: datetime) -> datetime | None:
     """Florida and Oklahoma allow three calls in 24 hours: when to try instead, if over."""
     limit = max_calls_per_24h(target.zone_key)
     if limit is None:

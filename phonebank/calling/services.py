@@ -222,8 +222,9 @@ def should_autodial(session: CallingSession) -> bool:
 def prepare_call(session: CallingSession) -> Call | None:
     """Check the person in hand may be called now and write the call row; None if not.
 
-    Re-checks do-not-call (person and number), the phone, and the calling window, because
-    any of them may have changed since the claim.
+    Re-checks do-not-call (person and number), the phone, the calling window and the state's
+    limit on calls in 24 hours, because any of them may have changed since the claim (a
+    preview, or a manual campaign's reveal, can come long after it).
     """
     require_open(session)
     target = session.current_target
@@ -251,6 +252,13 @@ def prepare_call(session: CallingSession) -> Call | None:
         queue.release_claim(target)
         session.current_target_id = None
         session.notice = {"reason": "outside_hours"}
+        touch(session)
+        return None
+    later = queue.state_limit_refusal(target, now)  # FL/OK: three calls in 24 hours
+    if later is not None:
+        queue.release_claim(target, due_at=later)
+        session.current_target_id = None
+        session.notice = {"reason": "call_limit", "next_at": later.isoformat()}
         touch(session)
         return None
     manual = campaign.dialing_mode == DialingMode.MANUAL

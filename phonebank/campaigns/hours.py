@@ -1,8 +1,9 @@
 """When a person may be called: the callee's local time, the law, the state and the campaign.
 
-Pure functions, no database. A person's *zone key* is their candidate IANA zones and US state,
-``"America/New_York America/Chicago|TN"``; with several candidate zones a time is allowed only if
-it is allowed in every one of them.
+Pure functions, no database. A person's *zone key* is their candidate IANA zones and the US
+states whose rules apply, ``"America/Chicago America/New_York|TN"`` (``campaigns/zones.py``
+derives it); with several zones or states a time is allowed only if it is allowed in every one
+of them.
 """
 
 from __future__ import annotations
@@ -77,27 +78,32 @@ class CampaignWindow:
 
 
 def parse_zone_key(key: str) -> tuple[list[str], str]:
-    zones, _, state = key.partition("|")
-    return zones.split(), state.upper()
+    """(zones, states): the states space separated, e.g. ``"FL GA"`` ("" for none)."""
+    zones, _, states = key.partition("|")
+    return zones.split(), states.upper()
 
 
-def make_zone_key(zones: list[str], state: str = "") -> str:
-    return " ".join(sorted(set(zones))) + "|" + (state or "").upper()
+def make_zone_key(zones: list[str], states: str = "") -> str:
+    return (
+        " ".join(sorted(set(zones))) + "|" + " ".join(sorted(set((states or "").upper().split())))
+    )
 
 
 @lru_cache(maxsize=512)
-def _zone(name: str) -> ZoneInfo | None:
+def zone_info(name: str) -> ZoneInfo | None:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return None
 
 
-def window_for(local_weekday: int, state: str, campaign: CampaignWindow) -> tuple[int, int] | None:
+def window_for(local_weekday: int, states: str, campaign: CampaignWindow) -> tuple[int, int] | None:
     """The allowed [start, end) minutes on that local weekday, or None for no calls."""
     start, end = FEDERAL_START, FEDERAL_END
-    rule = STATE_RULES.get(state)
-    if rule is not None:
+    for state in states.split():
+        rule = STATE_RULES.get(state)
+        if rule is None:
+            continue
         day = rule.windows[local_weekday]
         if day is None:
             return None
@@ -115,7 +121,7 @@ def allowed_at(now_utc: datetime, zone_key: str, campaign: CampaignWindow) -> bo
     No known zone at all means no call: phonebank never guesses a callee's local time.
     """
     zones, state = parse_zone_key(zone_key)
-    infos = [_zone(z) for z in zones]
+    infos = [zone_info(z) for z in zones]
     if not infos or any(info is None for info in infos):
         return False
     for info in infos:
@@ -137,7 +143,7 @@ def next_allowed_at(
     if allowed_at(now_utc, zone_key, campaign):
         return now_utc
     zones, state = parse_zone_key(zone_key)
-    infos = [_zone(z) for z in zones]
+    infos = [zone_info(z) for z in zones]
     if not infos or any(info is None for info in infos):
         return None
     candidates = set()
@@ -161,6 +167,11 @@ def next_allowed_at(
 
 
 def max_calls_per_24h(zone_key: str) -> int | None:
-    _, state = parse_zone_key(zone_key)
-    rule = STATE_RULES.get(state)
-    return rule.max_calls_per_24h if rule else None
+    """The strictest state limit on calls to this person in 24 hours (FL, OK), if any."""
+    _, states = parse_zone_key(zone_key)
+    limits = [
+        rule.max_calls_per_24h
+        for state in states.split()
+        if (rule := STATE_RULES.get(state)) and rule.max_calls_per_24h is not None
+    ]
+    return min(limits) if limits else None

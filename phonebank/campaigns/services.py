@@ -11,7 +11,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from phonebank.campaigns.hours import make_zone_key
+from phonebank.campaigns.zones import NO_TIME_ZONE, callee_zone_key, has_zone
 from phonebank.extensions import db
 from phonebank.models import (
     Address,
@@ -208,16 +208,19 @@ def script_fields(person: Person, volunteer: User, campaign: Campaign) -> dict[s
 
 
 def zone_key_for(person: Person, phones: Iterable[Phone] | None = None) -> str:
-    """Address time zone first, then the zones of the person's good phones."""
+    """The person's zone key from their primary address and good phones (campaigns/zones.py:
+    the same derivation as a list import's)."""
     address: Address | None = next((a for a in person.addresses if a.is_primary), None)
-    state = address.region.upper() if address and address.country in ("US", "") else ""
-    if address is not None and address.time_zone:
-        return make_zone_key([address.time_zone], state if len(state) == 2 else "")
-    zones: set[str] = set()
-    for phone in phones if phones is not None else person.phones:
-        if phone.status == PhoneStatus.OK:
-            zones.update(phone.time_zones.split())
-    return make_zone_key(sorted(zones), state if len(state) == 2 else "")
+    return callee_zone_key(
+        (address.time_zone, address.region, address.postcode, address.country)
+        if address is not None
+        else None,
+        [
+            (phone.number, phone.time_zones.split())
+            for phone in (phones if phones is not None else person.phones)
+            if phone.status == PhoneStatus.OK
+        ],
+    )
 
 
 def add_people(campaign: Campaign, person_ids: Iterable[int]) -> int:
@@ -230,15 +233,17 @@ def add_people(campaign: Campaign, person_ids: Iterable[int]) -> int:
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
         people = db.session.scalars(select(Person).where(Person.id.in_(chunk))).all()
-        rows = [
-            {
-                "campaign_id": campaign.id,
-                "person_id": person.id,
-                "zone_key": zone_key_for(person),
-                "status": TargetStatus.QUEUED.value,
-            }
-            for person in people
-        ]
+        rows = []
+        for person in people:
+            key = zone_key_for(person)
+            # Nobody knows the local time of a person with no zone: they could never be called
+            # inside the law's hours, so they are listed as unreachable rather than queued.
+            row = {"campaign_id": campaign.id, "person_id": person.id, "zone_key": key}
+            if has_zone(key):
+                row["status"] = TargetStatus.QUEUED.value
+            else:
+                row.update(status=TargetStatus.DONE.value, done_reason=NO_TIME_ZONE)
+            rows.append(row)
         if not rows:
             continue
         dialect = db.session.get_bind().dialect.name

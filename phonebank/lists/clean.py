@@ -13,13 +13,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from phonenumbers import timezone as pn_timezone
 from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata
 
-from phonebank.campaigns.hours import make_zone_key
+from phonebank.supporters.zones import address_zones, number_zones
 
 TRUE_WORDS = frozenset("1 y yes true t x on dnc do not call".split()) | {"do not call"}
 TAG_SPLIT = re.compile(r"\s*[,;|]\s*")
@@ -28,6 +26,9 @@ DIAL_CHARS = re.compile(r"[\s().\-/]")
 SPREADSHEET_FLOAT = re.compile(r"([0-9]+)\.0*")
 SCIENTIFIC = re.compile(r"[0-9](?:\.[0-9]+)?[eE]\+?[0-9]{1,2}")
 NAME_LENGTH = 100
+# A number whose callee's local time cannot be known could never be called inside the law's
+# hours: it is refused at import rather than left waiting "outside hours" for ever.
+NO_TIME_ZONE = "no time zone can be known for it (toll-free or not tied to a place)"
 
 
 def is_true(value: str) -> bool:
@@ -186,74 +187,11 @@ class PhoneCleaner:
             key = number
         zones = self._zone_cache.get(key)
         if zones is None:
-            parsed = phonenumbers.parse(number)
-            found = pn_timezone.time_zones_for_number(parsed)
-            zones = " ".join(sorted(z for z in found if z != "Etc/Unknown"))
+            zones = " ".join(number_zones(number))
             if len(self._zone_cache) > 50_000:
                 self._zone_cache.clear()
             self._zone_cache[key] = zones
         return zones
-
-
-# --- addresses -----------------------------------------------------------------------------
-
-
-@cache
-def _us_zip_zones() -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
-    """ZIP code -> zone and state -> zones, from the zipcodes package's data.
-
-    Read state by state: asking for every ZIP code at once builds 42,000 dicts and costs a
-    short-lived 150 MB, which a big import can't spare.
-    """
-    import zipcodes
-
-    from phonebank.lists.mapping import US_STATES
-
-    by_zip: dict[str, str] = {}
-    by_state: dict[str, tuple[str, ...]] = {}
-    for state in sorted(US_STATES):
-        zones = set()
-        for row in zipcodes.filter_by(state=state):
-            zone = row.get("timezone") or ""
-            if _known_zone(zone):
-                by_zip[row["zip_code"]] = zone
-                zones.add(zone)
-        if zones:
-            by_state[state] = tuple(sorted(zones))
-    return by_zip, by_state
-
-
-@cache
-def _known_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return "/" in name
-
-
-def address_zones(state: str, postcode: str, country: str) -> tuple[str, ...]:
-    """Candidate zones from a US address: the ZIP code's zone, else the state's zones."""
-    if country not in ("", "US"):
-        return ()
-    by_zip, by_state = _us_zip_zones()
-    zip5 = postcode.strip()[:5]
-    if len(zip5) == 5 and zip5 in by_zip:
-        return (by_zip[zip5],)
-    return by_state.get(state.strip().upper(), ())
-
-
-def zone_key(address: tuple[str, ...], phone_zones: Sequence[str], state: str) -> str:
-    """Address first (narrowed by the phones when the state spans zones), then the phones."""
-    phones = {z for zones in phone_zones for z in zones.split()}
-    if len(address) == 1:
-        zones = set(address)
-    elif address:
-        zones = (set(address) & phones) or set(address)
-    else:
-        zones = phones
-    state = state.strip().upper()
-    return make_zone_key(sorted(zones), state if len(state) == 2 and state.isalpha() else "")
 
 
 # --- rows ----------------------------------------------------------------------------------
@@ -376,13 +314,20 @@ class RowCleaner:
                 counts.reasons[reason] = counts.reasons.get(reason, 0) + 1
                 problems.append(f"{label} “{raw}”: {reason}")
                 continue
+            zones = self.phones.zones(e164)
+            if not zones:  # toll-free, premium rate, international freephone, ...
+                reason = NO_TIME_ZONE
+                counts.invalid += 1
+                counts.reasons[reason] = counts.reasons.get(reason, 0) + 1
+                problems.append(f"{label} “{raw}”: {reason}")
+                continue
             counts.valid += 1
             if e164 in seen:
                 continue
             seen.add(e164)
             if is_cell is not None and is_true(get(is_cell)):
                 kind = "mobile"
-            record.phones.append((e164, kind, self.phones.zones(e164)))
+            record.phones.append((e164, kind, zones))
         record.do_not_call = self.c_dnc is not None and is_true(get(self.c_dnc))
         record.do_not_contact = self.c_dncontact is not None and is_true(get(self.c_dncontact))
         if not record.phones:

@@ -20,8 +20,9 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import Connection, select, update
 
+from phonebank.campaigns.zones import callee_zone_key, has_zone
 from phonebank.extensions import db
-from phonebank.lists.clean import RowCleaner, zone_key
+from phonebank.lists.clean import RowCleaner
 from phonebank.lists.reader import FileFormat, ListFileError, open_rows
 from phonebank.models import (
     Campaign,
@@ -249,7 +250,8 @@ class _Job:
     def _callable(self, writer: BulkWriter, resolved: list[Resolved]) -> list[Resolved]:
         """People who may be called: no person flag, and a good number off the DNC list.
 
-        Sets each one's zone key: address zone first, then their numbers' zones.
+        Sets each one's zone key (``campaigns/zones.py``); people with no knowable zone are
+        not callable.
         """
         old_ids = [p.person_id for p in resolved if not p.new]
         store_phones = writer.store_phones(old_ids) if old_ids else {}
@@ -269,8 +271,8 @@ class _Job:
             if not usable:
                 self.counts["not_callable"] += 1
                 continue
-            zones = [z for n, z in usable if n not in blocked]
-            if not zones and all(n in blocked for n, _ in usable):
+            good = [(n, z) for n, z in usable if n not in blocked]
+            if not good and all(n in blocked for n, _ in usable):
                 self.counts["do_not_call_skipped"] += 1
                 continue
             if not person.callable:
@@ -278,13 +280,14 @@ class _Job:
                 continue
             with_address = next((r for r in person.records if r.address), None)
             if with_address is not None:
-                address_zones, state = with_address.address_zones, with_address.address[3]
-            elif person.person_id in addresses:
-                zone, state = addresses[person.person_id]
-                address_zones = (zone,) if zone else ()
+                _, _, _, region, postcode, country = with_address.address
+                address = ("", region, postcode, country)  # its zones follow from these
             else:
-                address_zones, state = (), ""
-            person.zone_key = zone_key(address_zones, zones, state)
+                address = addresses.get(person.person_id)
+            person.zone_key = callee_zone_key(address, [(n, z.split()) for n, z in good])
+            if not has_zone(person.zone_key):
+                self.counts["not_callable"] += 1
+                continue
             out.append(person)
         return out
 

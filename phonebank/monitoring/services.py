@@ -18,6 +18,7 @@ from sqlalchemy import and_, func, or_, select
 
 from phonebank import realtime
 from phonebank.calling.state import MACHINE, session_state
+from phonebank.campaigns.zones import NO_TIME_ZONE
 from phonebank.extensions import db
 from phonebank.models import (
     Call,
@@ -288,21 +289,24 @@ def _volunteer_hours(campaign_id: int, since: datetime, now: datetime) -> float:
 
 
 def list_progress(campaign: Campaign, now: datetime) -> dict[str, Any]:
-    """People left now, waiting for a retry, finished, out of the calling window now, and the
-    time until the list runs dry at the last half hour's pace."""
+    """People left now, waiting for a retry, finished (of whom unreachable for want of a time
+    zone), out of the calling window now, and the time until the list runs dry at the last
+    half hour's pace."""
     from phonebank.calling.queue import allowed_zone_keys
 
     later = (CampaignTarget.due_at > now).label("later")
+    no_zone = (CampaignTarget.done_reason == NO_TIME_ZONE).label("no_zone")
     rows = db.session.execute(
-        select(CampaignTarget.status, CampaignTarget.zone_key, later, func.count())
+        select(CampaignTarget.status, CampaignTarget.zone_key, later, no_zone, func.count())
         .where(CampaignTarget.campaign_id == campaign.id)
-        .group_by(CampaignTarget.status, CampaignTarget.zone_key, later)
+        .group_by(CampaignTarget.status, CampaignTarget.zone_key, later, no_zone)
     ).all()
     allowed = set(allowed_zone_keys(campaign, now))
-    left = waiting = finished = busy = outside = 0
-    for status, zone_key, later, count in rows:
+    left = waiting = finished = busy = outside = unknown_zone = 0
+    for status, zone_key, later, no_zone, count in rows:
         if status == TargetStatus.DONE:
             finished += count
+            unknown_zone += count if no_zone else 0
         elif status in (TargetStatus.CLAIMED, TargetStatus.IN_CALL):
             busy += count
         elif later:
@@ -324,6 +328,7 @@ def list_progress(campaign: Campaign, now: datetime) -> dict[str, Any]:
         "with_volunteers": busy,
         "finished": finished,
         "outside_window_now": outside,
+        "no_time_zone": unknown_zone,  # finished unreachable: nobody can know their local time
         "total": left + waiting + busy + finished,
         "dials_per_minute": round(pace, 2),
         "minutes_until_dry": round(remaining / pace, 1) if pace and remaining else None,

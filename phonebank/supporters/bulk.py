@@ -557,14 +557,18 @@ class BulkWriter:
             phones.setdefault(pid, []).append((number, str(status), zones))
         return phones
 
-    def primary_addresses(self, person_ids: list[int]) -> dict[int, tuple[str, str]]:
-        """person id -> (time zone, region) of their primary address."""
+    def primary_addresses(self, person_ids: list[int]) -> dict[int, tuple[str, str, str, str]]:
+        """person id -> (time zone, region, postcode, country) of their primary address."""
         return {
-            pid: (zone, region)
-            for pid, zone, region in self.select_in(
-                select(Address.person_id, Address.time_zone, Address.region).where(
-                    Address.is_primary.is_(True)
-                ),
+            pid: (zone, region, postcode, country)
+            for pid, zone, region, postcode, country in self.select_in(
+                select(
+                    Address.person_id,
+                    Address.time_zone,
+                    Address.region,
+                    Address.postcode,
+                    Address.country,
+                ).where(Address.is_primary.is_(True)),
                 Address.person_id,
                 person_ids,
             )

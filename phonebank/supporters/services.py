@@ -38,6 +38,7 @@ from phonebank.models import (
     User,
     utcnow,
 )
+from phonebank.supporters.zones import number_zones
 
 
 class SupporterError(ValueError):
@@ -212,15 +213,13 @@ def normalize_phone(raw: str, default_region: str = "US") -> str:
 
 
 def phone_time_zones(number: str) -> list[str]:
-    """Candidate IANA zones for an E.164 number (several where the area spans zones)."""
-    from phonenumbers import timezone as pn_timezone
-
+    """Candidate IANA zones for an E.164 number (several where the area spans zones; none
+    for toll-free and other numbers not tied to a place): ``supporters/zones.py``."""
     try:
-        parsed = phonenumbers.parse(number)
+        phonenumbers.parse(number)
     except phonenumbers.NumberParseException as exc:
         raise SupporterError(f"not a phone number ({exc.args[0] if exc.args else exc})") from None
-    zones = pn_timezone.time_zones_for_number(parsed)
-    return sorted(z for z in zones if z != "Etc/Unknown")
+    return list(number_zones(number))
 
 
 def normalize_email(address: str) -> str:

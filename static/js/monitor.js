@@ -116,7 +116,8 @@
     progress.replaceChildren();
     [["Left to call now", l.left_now, "left_now"], ["Waiting for a retry", l.waiting_retry, "waiting_retry"],
      ["With volunteers", l.with_volunteers, "with_volunteers"], ["Finished", l.finished, "finished"],
-     ["Outside calling hours now", l.outside_window_now, "outside_window_now"]].forEach(([label, value, key]) => {
+     ["Outside calling hours now", l.outside_window_now, "outside_window_now"],
+     ["Unreachable: no time zone can be known", l.no_time_zone, "no_time_zone"]].forEach(([label, value, key]) => {
       const tr = el("tr", { "data-list": key });
       tr.append(el("th", {}, label), el("td", { class: "num" }, num(value)));
       progress.append(tr);

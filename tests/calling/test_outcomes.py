@@ -975,6 +975,58 @@ def test_prepare_call_outside_hours_puts_the_person_back(db, clock):
     assert session.notice == {"reason": "outside_hours"}
 
 
+def test_a_manual_reveal_checks_the_window_at_the_reveal(db, clock):
+    """Manual mode: the number is shown only inside the callee's window, however long the
+    volunteer looked at the card since the claim (Florida ends at 20:00)."""
+    campaign = make_campaign(dialing_mode="manual")
+    person = make_person(state="FL")
+    enlist(campaign, person)
+    session = open_session(campaign)
+    clock.set(NOW.replace(hour=23, minute=55))  # 19:55 in Florida: claimed
+    assert calling.present_next_voter(session) is not None
+    clock.set(NOW.replace(hour=23, minute=59))  # 19:59: still allowed
+    clock.set(NOW.replace(hour=0) + timedelta(days=1))  # 20:00: Florida's calls are over
+    assert calling.prepare_call(session) is None
+    assert session.notice == {"reason": "outside_hours"}
+    assert "number" not in (session.card or {}).get("phone", {})
+    assert count(Call) == 0
+
+
+def test_the_state_limit_is_checked_again_right_before_the_dial(db, clock):
+    """Florida's three calls in 24 hours: a call logged after the claim (by another campaign,
+    say) stops this one before it is dialed, and the person comes back when allowed."""
+    campaign, other = make_campaign(), make_campaign("Other")
+    person = make_person(state="FL")
+    enlist(campaign, person)
+    elsewhere = enlist(other, person)[0]
+    session = open_session(campaign)
+
+    def logged_call(hours_ago: int) -> None:
+        db.session.add(
+            Call(
+                campaign_id=other.id,
+                target_id=elsewhere.id,
+                person_id=person.id,
+                phone_id=person.phones[0].id,
+                volunteer_id=session.user_id,
+                status=CallStatus.NO_ANSWER,
+                created_at=NOW - timedelta(hours=hours_ago),
+            )
+        )
+        db.session.flush()
+
+    logged_call(3)
+    logged_call(2)
+    assert calling.present_next_voter(session) is not None  # two so far: may be claimed
+    logged_call(1)
+    assert calling.prepare_call(session) is None
+    assert session.notice["reason"] == "call_limit"
+    target = target_of(campaign, person)
+    assert target.status == TargetStatus.QUEUED
+    assert target.due_at == NOW + timedelta(hours=21)  # when the first of the three is a day old
+    assert count(Call, Call.campaign_id == campaign.id) == 0
+
+
 def test_prepare_call_writes_the_attempt(db, clock):
     campaign = make_campaign()
     person = make_person()

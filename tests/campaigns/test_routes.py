@@ -138,7 +138,10 @@ def test_staff_nav_and_home_link_to_campaigns(app, client, staff, users):
 def test_list_shows_status_mode_progress_and_members(client, db, staff, users, campaign):
     campaign.status = CampaignStatus.ACTIVE
     campaign.dialing_mode = DialingMode.POWER
-    person_ids = [supporters.create_person(f"P{i}").id for i in range(3)]
+    people = [supporters.create_person(f"P{i}") for i in range(3)]
+    for i, person in enumerate(people):
+        supporters.add_phone(person, f"+1212555{i:04d}")
+    person_ids = [p.id for p in people]
     services.add_people(campaign, person_ids)
     db.session.execute(
         CampaignTarget.__table__.update()

@@ -540,7 +540,7 @@ def test_call_list_rows_get_zone_keys_from_address_then_phones(db, tmp_path, cam
         DNC_HEADER,
         ["1", "Ann", "Lee", "2025550101", "TN", "37201", ""],  # Nashville ZIP, DC phone
         ["2", "Bob", "Ray", "865-555-0102", "TN", "", ""],  # TN only; a Knoxville phone
-        ["3", "Cy", "Oh", "3125550103", "", "", ""],  # no address: the phone's zone
+        ["3", "Cy", "Oh", "3125550103", "", "", ""],  # no address: the phone's zone and state
         ["4", "Di", "Fox", "6155550104", "tn", "", ""],  # TN only; a Nashville phone
     ]
     path = write_file(tmp_path, "zones.csv", rows)
@@ -557,7 +557,7 @@ def test_call_list_rows_get_zone_keys_from_address_then_phones(db, tmp_path, cam
     assert keys == {
         "1": "America/Chicago|TN",
         "2": "America/New_York|TN",
-        "3": "America/Chicago|",
+        "3": "America/Chicago|IL",
         "4": "America/Chicago|TN",
     }
     targets = db.session.scalars(select(CampaignTarget)).all()

@@ -341,7 +341,7 @@ def call_list(people, db):
         add_call(done, dialed_at=at(15, minute), volunteer_id=volunteer_id)
     add_call(done, dialed_at=at(15, 29, 59), volunteer_id=volunteer_id)
     db.session.commit()
-    assert "Asia/Tokyo|" in {t.zone_key for t in targets}
+    assert "Asia/Tokyo|NY" in {t.zone_key for t in targets}  # (NY: the 212 number's state)
     return campaign
 
 
@@ -353,10 +353,18 @@ def test_list_progress_counts_each_state(call_list):
         "with_volunteers": 2,
         "finished": 2,
         "outside_window_now": 1,
+        "no_time_zone": 0,
         "total": 9,
         "dials_per_minute": 0.2,
         "minutes_until_dry": 35.0,  # 7 people not finished, at 0.2 a minute
     }
+
+
+def test_people_with_no_knowable_zone_count_as_finished_unreachable(call_list, db):
+    enlist(call_list, make_person("Tollfree", zone=None, phone_zones=[]))
+    progress = monitoring.list_progress(call_list, NOW)
+    assert (progress["finished"], progress["no_time_zone"], progress["total"]) == (3, 1, 10)
+    assert progress["left_now"] == 3  # not waiting "outside hours" for ever
 
 
 def test_list_progress_follows_the_campaigns_window(call_list):
