@@ -42,7 +42,7 @@
       }
       form = reply.form;
       buildForm();
-      render(reply.state);
+      render(state || reply.state); // the newest snapshot so far, now with its form
     });
   }
 
@@ -464,7 +464,9 @@
     const inCall = ["dialing", "ringing", "talking", "machine"].includes(callState);
     const wrapup = st === "wrapup" || (call && call.manual && callState === "talking");
     $("outcome-card").hidden = !(call && (wrapup || callState === "talking"));
-    if (call && call.id !== renderedCallId) {
+    // The form is built from session.join's reply; a snapshot that arrives first (a push,
+    // or that very reply) leaves the draft for the render after it, so nothing typed is lost.
+    if (call && form && call.id !== renderedCallId) {
       renderedCallId = call.id;
       let draft = snapshot.draft;
       if (!draft || draft.call_id !== call.id) {
