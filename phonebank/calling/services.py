@@ -43,7 +43,7 @@ from phonebank.models import (
 )
 from phonebank.supporters import services as supporters
 from phonebank.telephony.provider import TelephonyError, get_provider
-from phonebank.twilio_hooks.urls import voter_call_urls
+from phonebank.twilio_hooks.urls import voicemail_left_url, voter_call_urls
 
 log = logging.getLogger(__name__)
 
@@ -525,8 +525,10 @@ def apply_amd_result(call_id: int, answered_by: str) -> tuple[Call | None, str |
         campaign = db.session.get(Campaign, call.campaign_id)
         has_message = bool(campaign.voicemail_text or campaign.voicemail_url)
         if answered_by != "fax" and has_message and not call.status.final:
-            redirect = voicemail_twiml(campaign.voicemail_text, campaign.voicemail_url)
-            call.voicemail_left = True
+            # Left only once it has played to its end (voicemail_played, from its last step).
+            redirect = voicemail_twiml(
+                campaign.voicemail_text, campaign.voicemail_url, voicemail_left_url(call.id)
+            )
         elif not call.status.final:
             redirect = hangup_twiml()
         if not call.status.final:  # after the end, the volunteer in wrap-up records it
@@ -534,6 +536,16 @@ def apply_amd_result(call_id: int, answered_by: str) -> tuple[Call | None, str |
     db.session.flush()
     publish_for_call(call)
     return call, redirect
+
+
+def voicemail_played(call_id: int) -> Call | None:
+    """The campaign's voicemail message played to its end: now, and only now, it was left."""
+    call = locked_call(call_id)
+    if call is None or call.voicemail_left:
+        return call
+    call.voicemail_left = True
+    db.session.flush()
+    return call
 
 
 def detach_volunteer(call: Call) -> None:
@@ -577,7 +589,17 @@ def submit_outcome(
     call = locked_call(call_id)
     if call is None or call.volunteer_id != session.user_id:
         raise OutcomeError("That call is not yours to record.")
-    if call.outcome_id is not None:
+    # An outcome phonebank recorded because answering-machine detection said "machine" can
+    # be wrong: someone answered, and the volunteer may have been talking to them.
+    automatic = (
+        call.outcome
+        if call.outcome_id is not None
+        and call.outcome_by_id is None
+        and not call.conflict
+        and _machine(call)
+        else None
+    )
+    if call.outcome_id is not None and automatic is None:
         raise OutcomeError("This call's outcome is already recorded.")
     outcome = campaigns.outcome_by_code(call.campaign_id, outcome_code)
     if outcome is None or not outcome.active:
@@ -588,6 +610,28 @@ def submit_outcome(
         if callback_at > utcnow() + timedelta(days=60):
             raise OutcomeError("Call-backs can be scheduled up to 60 days ahead.")
     clean = validate_answers(db.session.get(Campaign, call.campaign_id), answers)
+    if automatic is not None:
+        # phonebank recorded this call by itself (answering-machine detection decided
+        # "machine" while the volunteer was talking, say). A person's account is never thrown
+        # away: it becomes the call's outcome, and the disagreement is kept for staff.
+        call.conflict = {
+            "automatic_outcome": automatic.code,
+            "automatic_label": automatic.label,
+            "volunteer_outcome": outcome.code,
+            "answered_by": call.answered_by,
+            "voicemail_left": call.voicemail_left,
+            "at": utcnow().isoformat(),
+        }
+        call.submission_id = submission_id
+        record_outcome(
+            call,
+            outcome,
+            answers=clean,
+            notes=(notes or "").strip()[:5000],
+            by=session.user,
+            callback_at=callback_at,
+        )
+        return call, True, None
     hang_up_sid = None
     if not call.status.final:
         if call.manual or call.provider_sid is None:
@@ -660,8 +704,13 @@ def record_outcome(
     person = supporters.get_person(call.person_id)
     phone = db.session.get(Phone, call.phone_id)
     target = call.target
-    target.last_outcome = outcome.code
-    _update_queue(target, campaign, outcome, phone, now, callback_at)
+    if target.status not in (TargetStatus.CLAIMED, TargetStatus.IN_CALL) or (
+        target.status == TargetStatus.IN_CALL and call.conflict is None
+    ):
+        # (a volunteer's account that replaces an automatic outcome leaves the queue alone
+        # once someone else has the person in hand)
+        target.last_outcome = outcome.code
+        _update_queue(target, campaign, outcome, phone, now, callback_at)
     supporters.record_activity(
         person,
         kind="call",
@@ -683,6 +732,7 @@ def record_outcome(
             "voicemail_left": call.voicemail_left,
             "recorded_by": "volunteer" if by else "automatic",
             "callback_at": callback_at.isoformat() if callback_at else None,
+            **({"replaces_automatic": call.conflict["automatic_outcome"]} if call.conflict else {}),
         },
     )
     if outcome.bucket == OutcomeBucket.BAD_NUMBER and phone.status == PhoneStatus.OK:

@@ -146,6 +146,9 @@ class Call(Base):
     submission_id: Mapped[str | None] = mapped_column(String(64))  # the page's idempotency key
     answers: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     notes: Mapped[str] = mapped_column(Text, default="")
+    # Set when a volunteer's outcome replaced one phonebank recorded by itself (answering-
+    # machine detection said "machine" while they talked): both, for staff to review.
+    conflict: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
     person: Mapped[Person] = relationship()
     phone: Mapped[Phone] = relationship()

@@ -243,13 +243,16 @@ def monitor_twiml(name: str, mode: str, coach_sid: str) -> str:
     return str(response)
 
 
-def voicemail_twiml(text: str, audio_url: str) -> str:
+def voicemail_twiml(text: str, audio_url: str, done_url: str) -> str:
+    """The campaign's message, then a request to ``done_url``: only a message played to its
+    end counts as left (the callee hanging up part way through, or a failed redirect, does
+    not), since a left message ends a campaign's attempts."""
     response = VoiceResponse()
     if audio_url:
         response.play(audio_url)
     elif text:
         response.say(text)
-    response.hangup()
+    response.redirect(done_url, method="POST")
     return str(response)
 
 

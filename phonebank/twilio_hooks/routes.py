@@ -193,6 +193,15 @@ def amd_result():
     return ("", 204)
 
 
+@bp.post("/voice/voicemail-left")
+@signed_by_twilio
+def voicemail_left():
+    """The voicemail message has played to its end (its last step): record it, hang up."""
+    services.voicemail_played(_int_arg("call"))
+    db.session.commit()
+    return twiml(hangup_twiml())
+
+
 @bp.post("/status/audio")
 @signed_by_twilio
 def status_audio():

@@ -29,6 +29,11 @@ def voter_call_urls(call_id: int) -> CallUrls:
     )
 
 
+def voicemail_left_url(call_id: int) -> str:
+    """Asked by Twilio once the voicemail message has played to its end."""
+    return public_url(f"/twilio/voice/voicemail-left?call={call_id}")
+
+
 def volunteer_phone_urls(session_id: int) -> CallUrls:
     """The call to a volunteer's own phone ("call my phone"): their audio leg."""
     return CallUrls(

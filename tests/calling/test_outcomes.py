@@ -793,7 +793,8 @@ def test_machine_with_a_campaign_voicemail_leaves_it_and_ends_attempts(db, clock
     machine_call, twiml = amd(call, "machine_end_beep")
     assert machine_call == call
     assert "Hello from the Yes campaign" in twiml
-    assert call.voicemail_left
+    assert f"/twilio/voice/voicemail-left?call={call.id}" in twiml
+    assert not call.voicemail_left  # not yet: only once it has played to its end
     assert call.answered_by == "machine_end_beep"
     assert call.outcome_id is None  # recorded when the call ends
     # The volunteer is released at once and gets the next person; this one stays in the call.
@@ -807,6 +808,9 @@ def test_machine_with_a_campaign_voicemail_leaves_it_and_ends_attempts(db, clock
     assert call.answered_by == "machine_end_beep"
 
     clock.advance(seconds=28)
+    calling.voicemail_played(call.id)  # the message's last step asks for this
+    db.session.commit()
+    assert call.voicemail_left
     twilio(call, "completed", 3, duration=28)
     twilio(call, "completed", 3, duration=28)
     assert call.outcome.code == "left_message"
@@ -821,6 +825,56 @@ def test_machine_with_a_campaign_voicemail_leaves_it_and_ends_attempts(db, clock
     assert session.talk_seconds == 0  # the volunteer did not talk to a machine
     assert session.contacts_made == 0
     assert session.current_target.person_id == next_person.id  # not disturbed
+
+
+def test_a_voicemail_cut_short_is_not_a_left_message(db, clock):
+    """The machine hung up during the message (or the redirect to it failed): no message was
+    left, so the person is tried again rather than finished."""
+    campaign = make_campaign(voicemail_text="Hello from the Yes campaign, vote on Thursday!")
+    person, session, call = one_call(campaign, clock)
+    answer(call)
+    amd(call, "machine_end_beep")
+    twilio(call, "completed", 3, duration=4)
+    assert not call.voicemail_left
+    assert call.outcome.code == "machine"
+    target = target_of(campaign, person)
+    assert target.status == TargetStatus.QUEUED
+    [activity] = call_activities(person)
+    assert activity.payload["voicemail_left"] is False
+
+
+def test_a_volunteer_who_talked_after_amd_said_machine_keeps_their_answers(db, clock):
+    """AMD decided "machine" and the call was recorded by itself, but the volunteer was
+    talking to a person: their outcome and answers are kept, and the conflict flagged."""
+    campaign = make_campaign()
+    question = SurveyQuestion(
+        campaign=campaign, position=1, kind="single", prompt="Support?", choices=["Yes", "No"]
+    )
+    db.session.add(question)
+    person, session, call = one_call(campaign, clock)
+    answer(call)
+    amd(call, "machine_start")  # no voicemail set: the call is hung up
+    twilio(call, "completed", 3, duration=9)
+    assert call.outcome.code == "machine" and call.outcome_by_id is None
+    _, written, hang_up_sid = submit(
+        session, call, "talked", answers={str(question.id): "Yes"}, notes="A real person"
+    )
+    assert written and hang_up_sid is None
+    assert call.outcome.code == "talked"
+    assert call.outcome_by_id == session.user_id
+    assert call.answers == {str(question.id): "Yes"}
+    assert call.conflict["automatic_outcome"] == "machine"
+    assert call.conflict["volunteer_outcome"] == "talked"
+    automatic, human = call_activities(person)
+    assert automatic.payload["outcome"] == "machine"
+    assert human.payload["outcome"] == "talked"
+    assert human.payload["answers"][0]["answer"] == "Yes"
+    assert human.payload["replaces_automatic"] == "machine"
+    assert target_of(campaign, person).status == TargetStatus.DONE  # talked: finished
+    # The same submission again writes nothing; a different one is refused.
+    assert submit(session, call, "talked", submission_id=call.submission_id)[1] is False
+    with pytest.raises(calling.OutcomeError, match="already recorded"):
+        submit(session, call, "refused")
 
 
 def test_machine_without_a_voicemail_hangs_up_and_retries(db, clock):
