@@ -94,6 +94,8 @@ class Config:
     TWILIO_TWIML_APP_SID = os.environ.get("TWILIO_TWIML_APP_SID")
     TWILIO_CALLER_ID = os.environ.get("TWILIO_CALLER_ID")
     TWILIO_EMULATOR_URL = env("TWILIO_EMULATOR_URL")
+    # Seconds to wait for Twilio's REST API before treating it as out of reach.
+    TWILIO_TIMEOUT_SECONDS = env_int("TWILIO_TIMEOUT_SECONDS", 10)
     # The address people and Twilio reach this app at: every webhook URL and every link is
     # built from it, never from a request's Host header. Required in production.
     PUBLIC_URL = env("PUBLIC_URL")
@@ -101,7 +103,7 @@ class Config:
     RING_TIMEOUT_SECONDS = env_int("RING_TIMEOUT_SECONDS", 25)
     ACCESS_TOKEN_TTL_SECONDS = env_int("ACCESS_TOKEN_TTL_SECONDS", 3600)
     SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 15)
-    RECONCILE_TALKING_AFTER_SECONDS = env_int("RECONCILE_TALKING_AFTER_SECONDS", 2 * 3600)
+    RECONCILE_TALKING_AFTER_SECONDS = env_int("RECONCILE_TALKING_AFTER_SECONDS", 300)
     SESSION_ABANDON_SECONDS = env_int("SESSION_ABANDON_SECONDS", 15 * 60)
     DEFAULT_REGION = (env("DEFAULT_REGION", "US") or "US").upper()
     INVITE_DEFAULT_DAYS = env_int("INVITE_DEFAULT_DAYS", 14)

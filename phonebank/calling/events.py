@@ -18,7 +18,7 @@ from flask_socketio import join_room
 
 from phonebank import realtime
 from phonebank.calling import services
-from phonebank.calling.runner import advance_session, hang_up_calls, start_sweeper
+from phonebank.calling.runner import advance_session, end_dead_call, hang_up_calls, start_sweeper
 from phonebank.calling.state import campaign_form, session_snapshot
 from phonebank.extensions import db, socketio
 from phonebank.models import AudioMode, Campaign, utcnow
@@ -192,12 +192,13 @@ def on_dial(data):
 @calling_event("call.hangup")
 def on_hangup(data):
     session = current_session()
+    call_id = session.current_call_id
     sid = services.hang_up(session)
     services.publish_session_state(session)
     db.session.commit()
-    if sid:
-        hang_up_calls([sid])
-    return reply(session)
+    if sid and hang_up_calls([sid]):
+        end_dead_call(call_id)  # already over: its final callback was lost
+    return reply(db.session.get(services.CallingSession, session.id))
 
 
 @calling_event("outcome.draft")
@@ -241,8 +242,8 @@ def on_submit(data):
     )
     services.publish_session_state(session)
     db.session.commit()
-    if hang_up_sid:
-        hang_up_calls([hang_up_sid])
+    if hang_up_sid and hang_up_calls([hang_up_sid]):
+        end_dead_call(call.id)  # already over: its final callback was lost
     advance_session(session.id)
     result = reply(db.session.get(services.CallingSession, session.id))
     result["recorded"] = {"call_id": call.id, "duplicate": not written}

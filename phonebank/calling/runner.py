@@ -21,10 +21,11 @@ from phonebank.models import (
     Call,
     CallingSession,
     CallStatus,
+    Campaign,
     SocketConnection,
     utcnow,
 )
-from phonebank.telephony.provider import TelephonyError, get_provider
+from phonebank.telephony.provider import ProviderCall, TelephonyError, UnknownCall, get_provider
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +66,30 @@ def advance_later(app: Flask, session_id: int) -> None:
     socketio.start_background_task(run)
 
 
-def hang_up_calls(sids: list[str]) -> None:
+def hang_up_calls(sids: list[str]) -> list[str]:
+    """Hang these calls up; returns the SIDs the provider says were over already."""
     provider = get_provider()
+    over = []
     for sid in sids:
         try:
-            provider.hang_up(sid)
+            if not provider.hang_up(sid):
+                over.append(sid)
         except TelephonyError:
             log.warning("could not hang up %s", sid)
+    return over
+
+
+def end_dead_call(call_id: int) -> None:
+    """The provider says this call is over but its final callback never came: take the final
+    status from the provider, or, failing that, end it here, so the volunteer is never stuck
+    "talking" on a dead line. Commits."""
+    if reconcile_call(call_id):
+        return
+    call = services.locked_call(call_id)
+    if call is not None and not call.status.final:
+        call.end_reason = call.end_reason or "over_at_provider"
+        services.finalize_call(call, CallStatus.COMPLETED, sequence=None, duration=None)
+    db.session.commit()
 
 
 # --- the sweeper ---------------------------------------------------------------------------
@@ -140,55 +158,72 @@ def advance_waiting_sessions(limit: int = 200) -> int:
 
 
 def reconcile_calls(now) -> int:
-    """Ask the provider about calls that should have finished by now."""
+    """Ask the provider about calls that should have finished by now, or been heard of: still
+    ringing past the ring timeout, talking for longer than the check interval (asked again at
+    most once per interval), or never confirmed as placed."""
     config = current_app.config
     ring_limit = now - timedelta(seconds=int(config["RING_TIMEOUT_SECONDS"]) + 60)
     talk_limit = now - timedelta(seconds=int(config["RECONCILE_TALKING_AFTER_SECONDS"]))
     pending = [CallStatus.QUEUED, CallStatus.INITIATED, CallStatus.RINGING]
-    calls = db.session.scalars(
-        select(Call)
-        .where(
-            Call.manual.is_(False),
-            Call.status.not_in(FINAL_CALL_STATUSES),
-            (
-                (Call.status.in_(pending) & (Call.dialed_at < ring_limit))
-                | ((Call.status == CallStatus.IN_PROGRESS) & (Call.answered_at < talk_limit))
-                | ((Call.status == CallStatus.CREATED) & (Call.created_at < ring_limit))
-            ),
+    ids = list(
+        db.session.scalars(
+            select(Call.id)
+            .where(
+                Call.manual.is_(False),
+                Call.status.not_in(FINAL_CALL_STATUSES),
+                (
+                    (Call.status.in_(pending) & (Call.dialed_at < ring_limit))
+                    | (
+                        (Call.status == CallStatus.IN_PROGRESS)
+                        & (Call.answered_at < talk_limit)
+                        & ((Call.checked_at.is_(None)) | (Call.checked_at < talk_limit))
+                    )
+                    | ((Call.status == CallStatus.CREATED) & (Call.created_at < ring_limit))
+                ),
+            )
+            .order_by(Call.id)
+            .limit(100)
         )
-        .limit(100)
-    ).all()
-    done = 0
-    for call in calls:
-        call_id, sid = call.id, call.provider_sid
+    )
+    db.session.commit()
+    return sum(1 for call_id in ids if reconcile_call(call_id))
+
+
+def reconcile_call(call_id: int) -> bool:
+    """Bring one call up to date from the provider's REST API (its callbacks were lost or are
+    late); advance its volunteer if it ended. True if the call is now final. Commits."""
+    call = db.session.get(Call, call_id, populate_existing=True)
+    if call is None or call.status.final:
         db.session.commit()
+        return False
+    sid, number, created_at = call.provider_sid, call.phone.number, call.created_at
+    caller_id = db.session.get(Campaign, call.campaign_id).caller_id or current_app.config.get(
+        "TWILIO_CALLER_ID"
+    )
+    db.session.commit()
+    try:
         if sid is None:
-            # The process stopped between writing the call and dialing: nothing was placed.
-            services.dial_failed(call_id, "The call was not placed; please try again.")
+            # Never confirmed as placed (the dial's answer was lost, or the process stopped).
+            if not services.find_placed_call(call_id, number, caller_id or "", created_at):
+                services.dial_failed(call_id, "The call was not placed; please try again.")
+                db.session.commit()
+        else:
+            try:
+                remote = get_provider().fetch(sid)
+            except UnknownCall:
+                remote = ProviderCall(sid, CallStatus.CANCELED.value, None, None)
+                services.note_unknown_at_provider(call_id)
+            services.apply_provider_report(call_id, remote)
             db.session.commit()
-            done += 1
-            continue
-        try:
-            remote = get_provider().fetch(sid)
-        except TelephonyError:
-            continue
-        try:
-            status = CallStatus(remote.status)
-        except ValueError:
-            log.warning("provider reports unknown status %r for %s", remote.status, sid)
-            continue
-        if not status.final:
-            continue
-        call = services.locked_call(call_id)
-        if remote.answered_by and call.answered_by is None:
-            call.answered_by = remote.answered_by
-        services.finalize_call(call, status, sequence=None, duration=remote.duration)
-        session_id = call.session_id
-        db.session.commit()
-        if session_id:
-            advance_session(session_id)
-        done += 1
-    return done
+    except TelephonyError:
+        db.session.rollback()
+        return False
+    call = db.session.get(Call, call_id, populate_existing=True)
+    final, session_id = call.status.final, call.session_id
+    db.session.commit()
+    if final and session_id:
+        advance_session(session_id)
+    return final
 
 
 def end_abandoned_sessions(now) -> int:

@@ -42,7 +42,12 @@ from phonebank.models import (
     utcnow,
 )
 from phonebank.supporters import services as supporters
-from phonebank.telephony.provider import TelephonyError, get_provider
+from phonebank.telephony.provider import (
+    ProviderCall,
+    ProviderUnreachable,
+    TelephonyError,
+    get_provider,
+)
 from phonebank.twilio_hooks.urls import voicemail_left_url, voter_call_urls
 
 log = logging.getLogger(__name__)
@@ -307,10 +312,10 @@ def place_call(call_id: int) -> None:
     call = db.session.get(Call, call_id)
     if call is None or call.status != CallStatus.CREATED or call.manual:
         return
-    session = call.session
     campaign = db.session.get(Campaign, call.campaign_id)
     number = call.phone.number
     caller_id = campaign.caller_id or current_app.config.get("TWILIO_CALLER_ID") or ""
+    created_at = call.created_at
     timeout = int(current_app.config["RING_TIMEOUT_SECONDS"])
     db.session.commit()  # no transaction held across the network call
     try:
@@ -325,11 +330,28 @@ def place_call(call_id: int) -> None:
             amd_url=urls.amd_url,
             timeout=timeout,
         )
-    except TelephonyError as exc:
+    except ProviderUnreachable as exc:
+        # Twilio may have placed the call before its answer was lost: look before deciding
+        # nothing was dialed (the sweeper looks again if Twilio is still out of reach).
+        try:
+            found = find_placed_call(call_id, number, caller_id, created_at)
+        except TelephonyError:
+            log.warning("call %s: placing it went unanswered; the sweeper will check", call_id)
+            return
+        if not found:
+            dial_failed(call_id, str(exc))
+            db.session.commit()
+        return
+    except TelephonyError as exc:  # refused: nothing was placed
         dial_failed(call_id, str(exc))
         db.session.commit()
         return
-    # Callbacks may already have arrived and moved the status on: only fill in the blanks.
+    _record_sid(call_id, sid)
+
+
+def _record_sid(call_id: int, sid: str) -> None:
+    """The provider placed the call: keep its SID. Callbacks may already have arrived and moved
+    the status on: only fill in the blanks. Commits and publishes."""
     db.session.execute(
         update(Call)
         .where(Call.id == call_id, Call.provider_sid.is_(None))
@@ -343,9 +365,75 @@ def place_call(call_id: int) -> None:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    session = db.session.get(CallingSession, call.session_id, populate_existing=True)
-    publish_session_state(session)
+    call = db.session.get(Call, call_id, populate_existing=True)
+    if call.session_id is not None:
+        publish_session_state(db.session.get(CallingSession, call.session_id))
     db.session.commit()
+
+
+def find_placed_call(call_id: int, number: str, caller_id: str, since: datetime) -> bool:
+    """Find at the provider a call placed for this row whose SID was never saved (the answer
+    to the dial was lost, or the process stopped); adopt it and apply what the provider says.
+    False when the provider has no such call: it was not placed. Commits."""
+    own = db.session.scalar(select(Call.provider_sid).where(Call.id == call_id))
+    others = set(
+        db.session.scalars(
+            select(Call.provider_sid).where(
+                Call.id != call_id,
+                Call.created_at >= since - timedelta(minutes=5),
+                Call.provider_sid.is_not(None),
+            )
+        )
+    )
+    db.session.commit()
+    if own is not None:  # its callbacks arrived meanwhile and named it
+        _record_sid(call_id, own)
+        return True
+    candidates = [
+        c for c in get_provider().recent_calls_to(number, caller_id, since) if c.sid not in others
+    ]
+    if not candidates:
+        return False
+    found = candidates[0]  # the newest: a row is dialed once
+    log.info("call %s: adopting provider call %s, whose placing was cut short", call_id, found.sid)
+    _record_sid(call_id, found.sid)
+    apply_provider_report(call_id, found)
+    db.session.commit()
+    return True
+
+
+def note_unknown_at_provider(call_id: int) -> None:
+    """The provider has no record of this call's SID: it ends as never connected."""
+    call = locked_call(call_id)
+    if call is not None and not call.status.final:
+        call.end_reason = "unknown_at_provider"
+        db.session.flush()
+
+
+def apply_provider_report(call_id: int, remote: ProviderCall) -> Call | None:
+    """What the provider's REST API says of a call, for when its callbacks were lost: a final
+    status is applied (with the answering-machine result it knows)."""
+    try:
+        status = CallStatus(remote.status)
+    except ValueError:
+        log.warning("provider reports unknown status %r for %s", remote.status, remote.sid)
+        return None
+    call = locked_call(call_id)
+    if call is None or call.status.final:
+        return call
+    if not status.final:
+        if _progress(status) > _progress(call.status):
+            call.status = status
+            if status == CallStatus.IN_PROGRESS and call.answered_at is None:
+                call.answered_at = utcnow()
+        call.checked_at = utcnow()
+        db.session.flush()
+        publish_for_call(call)
+        return call
+    if remote.answered_by and call.answered_by is None:
+        call.answered_by = remote.answered_by
+    finalize_call(call, status, sequence=None, duration=remote.duration)
+    return call
 
 
 def dial_failed(call_id: int, message: str) -> None:

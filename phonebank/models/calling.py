@@ -140,6 +140,7 @@ class Call(Base):
     ended_at: Mapped[datetime | None]
     duration_seconds: Mapped[int | None]
     end_reason: Mapped[str | None] = mapped_column(String(40))
+    checked_at: Mapped[datetime | None]  # last asked of the provider (a long call's callbacks)
     outcome_id: Mapped[int | None] = mapped_column(ForeignKey("outcomes.id"))
     outcome_at: Mapped[datetime | None]
     outcome_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: automatic

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from flask import Flask, current_app
@@ -36,6 +37,16 @@ class ProviderCall:
     status: str
     duration: int | None
     answered_by: str | None
+    created_at: datetime | None = None
+
+
+class ProviderUnreachable(TelephonyError):
+    """No answer from the provider (a timeout, a refused connection): whether it acted on the
+    request is unknown."""
+
+
+class UnknownCall(TelephonyError):
+    """The provider has no such call (404): it was never placed, or is long gone."""
 
 
 class TelephonyProvider(Protocol):
@@ -52,9 +63,11 @@ class TelephonyProvider(Protocol):
 
     def redirect(self, sid: str, twiml: str) -> None: ...
 
-    def hang_up(self, sid: str) -> None: ...
+    def hang_up(self, sid: str) -> bool: ...
 
     def fetch(self, sid: str) -> ProviderCall: ...
+
+    def recent_calls_to(self, number: str, from_: str, since: datetime) -> list[ProviderCall]: ...
 
     def set_monitor_mode(
         self, conference: str, call_sid: str, mode: str, coach_sid: str
@@ -73,6 +86,7 @@ class TwilioProvider:
         self.api_secret = config.get("TWILIO_API_SECRET")
         self.twiml_app_sid = config.get("TWILIO_TWIML_APP_SID")
         self.emulator_url = config.get("TWILIO_EMULATOR_URL")
+        self.timeout = float(config.get("TWILIO_TIMEOUT_SECONDS") or 10)
         self._client = None
 
     @property
@@ -86,7 +100,9 @@ class TwilioProvider:
                 raise NotConfigured(
                     "Calling is not set up: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are missing."
                 )
-            self._client = build_client(self.account_sid, self.auth_token, self.emulator_url)
+            self._client = build_client(
+                self.account_sid, self.auth_token, self.emulator_url, timeout=self.timeout
+            )
         return self._client
 
     def _call(self, what: str, fn, *args, **kwargs):
@@ -97,7 +113,7 @@ class TwilioProvider:
             raise TelephonyError(f"Twilio refused to {what}: {exc.msg}") from exc
         except (TwilioException, OSError) as exc:
             log.warning("twilio unreachable (%s): %s", what, exc)
-            raise TelephonyError(f"Could not reach Twilio to {what}.") from exc
+            raise ProviderUnreachable(f"Could not reach Twilio to {what}.") from exc
 
     def dial(self, *, to, from_, answer_url, status_url, amd_url, timeout) -> str:
         options = {}
@@ -136,21 +152,44 @@ class TwilioProvider:
     def redirect(self, sid: str, twiml: str) -> None:
         self._call("change the call", self.client.calls(sid).update, twiml=twiml)
 
-    def hang_up(self, sid: str) -> None:
+    def hang_up(self, sid: str) -> bool:
+        """End a call; False when it was over already (Twilio's 21220, or unknown)."""
         try:
             self.client.calls(sid).update(status="completed")
         except TwilioRestException as exc:
             if exc.status == 404 or exc.code in (21220,):  # already over
-                return
+                return False
             raise TelephonyError(f"Twilio refused to hang up: {exc.msg}") from exc
         except (TwilioException, OSError) as exc:
-            raise TelephonyError("Could not reach Twilio to hang up.") from exc
+            raise ProviderUnreachable("Could not reach Twilio to hang up.") from exc
+        return True
 
     def fetch(self, sid: str) -> ProviderCall:
-        call = self._call("look up the call", self.client.calls(sid).fetch)
-        duration = int(call.duration) if call.duration not in (None, "") else None
-        status = getattr(call.status, "value", call.status)  # the SDK may give its own enum
-        return ProviderCall(call.sid, str(status), duration, call.answered_by)
+        try:
+            call = self.client.calls(sid).fetch()
+        except TwilioRestException as exc:
+            if exc.status == 404:
+                raise UnknownCall(f"Twilio has no call {sid}.") from exc
+            raise TelephonyError(f"Twilio refused to look up the call: {exc.msg}") from exc
+        except (TwilioException, OSError) as exc:
+            raise ProviderUnreachable("Could not reach Twilio to look up the call.") from exc
+        return _provider_call(call)
+
+    def recent_calls_to(self, number: str, from_: str, since: datetime) -> list[ProviderCall]:
+        """Calls placed to ``number`` from ``from_`` since then (newest first): how a call
+        whose placing was cut short (a timeout, a killed process) is found again."""
+        found = self._call(
+            "list calls",
+            self.client.calls.list,
+            to=number,
+            from_=from_,
+            start_time_after=(since - timedelta(minutes=1)).date(),  # Twilio filters by day
+            limit=20,
+        )
+        calls = [_provider_call(c) for c in found]
+        # Twilio's times are to the second: allow for that, and for clocks a little apart.
+        earliest = since - timedelta(seconds=5)
+        return [c for c in calls if c.created_at is None or c.created_at >= earliest]
 
     def set_monitor_mode(self, conference: str, call_sid: str, mode: str, coach_sid: str) -> None:
         """Switch a lead's leg in a conference between listen, whisper and barge, in place."""
@@ -185,6 +224,12 @@ class TwilioProvider:
             VoiceGrant(outgoing_application_sid=self.twiml_app_sid, incoming_allow=False)
         )
         return token.to_jwt()
+
+
+def _provider_call(call) -> ProviderCall:
+    duration = int(call.duration) if call.duration not in (None, "") else None
+    status = getattr(call.status, "value", call.status)  # the SDK may give its own enum
+    return ProviderCall(call.sid, str(status), duration, call.answered_by, call.date_created)
 
 
 def get_provider(app: Flask | None = None) -> TwilioProvider:

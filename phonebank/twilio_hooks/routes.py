@@ -14,7 +14,7 @@ from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
 
 from phonebank.calling import services
-from phonebank.calling.runner import advance_later, hang_up_calls
+from phonebank.calling.runner import advance_later, end_dead_call, hang_up_calls
 from phonebank.extensions import csrf, db
 from phonebank.hosts import public_url
 from phonebank.models import CallingSession
@@ -150,9 +150,20 @@ def voice_volunteer():
 def voice_voter():
     """A voter answered: join the volunteer's conference (AMD decides later if it was one)."""
     call = db.session.get(services.Call, _int_arg("call"))
-    if call is None or call.session is None or call.session.ended_at is not None:
+    if call is None:
         return twiml(hangup_twiml())
-    return twiml(conference_twiml(call.session.conference_name))
+    session = call.session
+    if (
+        call.status.final
+        or session is None
+        or session.ended_at is not None
+        or session.current_call_id != call.id
+    ):
+        # Nobody is waiting for this person (the dial was given up for lost, or the volunteer
+        # left): never put them in an empty conference, or in someone else's call.
+        name = db.session.get(services.Campaign, call.campaign_id).name
+        return twiml(hangup_twiml(f"Sorry, this call from {name} could not be connected."))
+    return twiml(conference_twiml(session.conference_name))
 
 
 @bp.post("/status/voter")
@@ -187,7 +198,9 @@ def amd_result():
         try:
             get_provider().redirect(sid, redirect)
         except TelephonyError:
-            hang_up_calls([sid])
+            # (nothing was recorded as left: only the message's last step records that)
+            if hang_up_calls([sid]) and call is not None:
+                end_dead_call(call.id)  # already over: its final callback may be lost
     if redirect and session_id:
         advance_later(current_app._get_current_object(), session_id)
     return ("", 204)

@@ -21,6 +21,7 @@ import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -382,6 +383,7 @@ class Emulator:
     def list_calls(self, params) -> list[Call]:
         to, from_ = params.get("To"), params.get("From")
         status, parent = params.get("Status"), params.get("ParentCallSid")
+        after = _start_time_filter(params.get("StartTime>"))
         return [
             call
             for call in reversed(self.calls.values())
@@ -389,6 +391,8 @@ class Emulator:
             and (not from_ or call.from_ == from_)
             and (not status or call.status == status)
             and (not parent or call.parent_call_sid == parent)
+            # Twilio lists a call that has not started yet under its creation time.
+            and (after is None or (call.start_time or call.date_created) >= after)
         ]
 
     # --- REST: conferences and participants -----------------------------------------------------
@@ -1331,3 +1335,14 @@ class Emulator:
                 conference_sid=conference.sid,
             )
         channel.post(callbacks.url, callbacks.method, params, final=event == "conference-end")
+
+
+def _start_time_filter(value: str | None) -> datetime | None:
+    """``StartTime>`` as the SDK sends it: an ISO 8601 date or time (UTC when unzoned)."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise TwilioError(400, 20001, "Invalid StartTime> filter") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

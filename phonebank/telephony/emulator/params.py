@@ -198,7 +198,7 @@ EMULATED_PARAMS: dict[str, frozenset[str]] = {
         }
     ),
     "ListCall": frozenset(
-        {"To", "From", "ParentCallSid", "Status", "PageSize", "Page", "PageToken"}
+        {"To", "From", "ParentCallSid", "Status", "StartTime>", "PageSize", "Page", "PageToken"}
     ),
     "UpdateCall": frozenset(
         {

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 from urllib.parse import urlencode
 
+import gevent
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
@@ -137,6 +138,9 @@ def create_app(emulator: Emulator) -> Flask:
                 except TwilioError as error:
                     response = _error(error)
                 entry["status"] = response.status_code
+                delay = emulator.faults.rest_delay.get(operation)
+                if delay:
+                    gevent.sleep(delay)  # done, but the answer is held back
                 response.headers["Twilio-Request-Id"] = new_sid("RQ")
                 return response
 

@@ -181,13 +181,16 @@ class WebhookSender:
 
 @dataclass
 class Faults:
-    """Fault injection for status callbacks (probabilities 0..1)."""
+    """Fault injection for status callbacks (probabilities 0..1), and REST answers held back
+    (``rest_delay``: operation -> seconds, after the request took effect, as when Twilio's
+    answer is lost or slow on the way back)."""
 
     duplicate: float = 0.0
     reorder: float = 0.0
     drop: float = 0.0
     drop_final: float = 0.0
     apply_to: frozenset[str] = frozenset({"call"})  # call | conference | amd
+    rest_delay: dict[str, float] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random, repr=False)
 
     KINDS = ("call", "conference", "amd")
@@ -204,12 +207,18 @@ class Faults:
             if kinds - set(self.KINDS):
                 raise ValueError(f"apply_to must be a subset of {self.KINDS}")
             self.apply_to = kinds
+        if "rest_delay" in values:
+            delays = {str(op): float(seconds) for op, seconds in dict(values["rest_delay"]).items()}
+            if any(not 0.0 <= seconds <= 120.0 for seconds in delays.values()):
+                raise ValueError("rest_delay seconds must be between 0 and 120")
+            self.rest_delay = delays
         if values.get("seed") is not None:
             self.rng.seed(values["seed"])
 
     def clear(self) -> None:
         self.duplicate = self.reorder = self.drop = self.drop_final = 0.0
         self.apply_to = frozenset({"call"})
+        self.rest_delay = {}
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -218,6 +227,7 @@ class Faults:
             "drop": self.drop,
             "drop_final": self.drop_final,
             "apply_to": sorted(self.apply_to),
+            "rest_delay": dict(self.rest_delay),
         }
 
     def chance(self, probability: float) -> bool:
