@@ -801,7 +801,9 @@ def record_outcome(
         _update_queue(target, campaign, outcome, phone, now, callback_at)
     supporters.record_activity(
         person,
-        kind="call",
+        # One "call" entry per call; a volunteer's account that replaces an automatic outcome
+        # follows it as a "call_correction".
+        kind="call_correction" if call.conflict else "call",
         module="calling",
         actor=by or db.session.get(User, call.volunteer_id),
         campaign_id=campaign.id,
@@ -820,7 +822,7 @@ def record_outcome(
             "voicemail_left": call.voicemail_left,
             "recorded_by": "volunteer" if by else "automatic",
             "callback_at": callback_at.isoformat() if callback_at else None,
-            **({"replaces_automatic": call.conflict["automatic_outcome"]} if call.conflict else {}),
+            **({"replaces": call.conflict["automatic_outcome"]} if call.conflict else {}),
         },
     )
     if outcome.bucket == OutcomeBucket.BAD_NUMBER and phone.status == PhoneStatus.OK:

@@ -146,7 +146,7 @@ def contact_history(person_id: int, limit: int = 5) -> list[dict[str, Any]]:
     rows = db.session.execute(
         select(Activity.occurred_at, Activity.payload, Campaign.name)
         .outerjoin(Campaign, Campaign.id == Activity.campaign_id)
-        .where(Activity.person_id == person_id, Activity.kind == "call")
+        .where(Activity.person_id == person_id, Activity.kind.in_(("call", "call_correction")))
         .order_by(Activity.occurred_at.desc(), Activity.id.desc())
         .limit(limit)
     ).all()

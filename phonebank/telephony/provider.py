@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+# The SDK imports these on first use; a web process does so now instead, so its first call
+# does not stall every other request on the gevent hub while hundreds of modules load.
+import twilio.rest.api.v2010.account.call  # noqa: F401
+import twilio.rest.api.v2010.account.conference.participant  # noqa: F401
 from flask import Flask, current_app
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.jwt.access_token import AccessToken

@@ -1,5 +1,8 @@
-"""Fifty volunteers drain a 5,000-person campaign on PostgreSQL through the real server and the
-Twilio emulator: nobody claimed twice, nobody on do-not-call dialed, one outcome per call."""
+"""Fifty volunteers drain a 2,000-person campaign on PostgreSQL through the real server and the
+Twilio emulator: nobody claimed twice, nobody on do-not-call dialed, one outcome per call.
+
+The test waits as long as the calling goes on: it fails only when no call has been made for
+``DRAIN_STALL_SECONDS``, never because a busy machine is slow."""
 
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ from phonebank.campaigns.hours import CampaignWindow, allowed_at, make_zone_key
 from tests.live_calling import CallingStack
 
 VOLUNTEERS = int(os.environ.get("DRAIN_VOLUNTEERS", 50))
-PEOPLE = int(os.environ.get("DRAIN_PEOPLE", 5000))
+PEOPLE = int(os.environ.get("DRAIN_PEOPLE", 2000))
+STALL_SECONDS = float(os.environ.get("DRAIN_STALL_SECONDS", 120))
 OPEN_ZONES = [
     "America/New_York",
     "America/Chicago",
@@ -117,8 +121,39 @@ def seed(app, zone: str) -> dict:
 FINISHED = {"list_finished"}
 
 
-def work(volunteer, campaign_id: int, deadline: float, errors: list) -> None:
-    """A volunteer in power mode: record an outcome for every person who answers."""
+class Progress:
+    """Watches the calls table: ``stalled`` once no call has been added for STALL_SECONDS."""
+
+    def __init__(self, stack):
+        self.stack = stack
+        self.stop = threading.Event()
+        self.stalled = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def count(self, engine) -> int:
+        with engine.connect() as conn:
+            return conn.execute(text("select count(*) from calls")).scalar_one()
+
+    def run(self) -> None:
+        from sqlalchemy import create_engine
+
+        engine = create_engine(self.stack.database_url)
+        try:
+            last, since = -1, time.monotonic()
+            while not self.stop.wait(2.0):
+                now = self.count(engine)
+                if now != last:
+                    last, since = now, time.monotonic()
+                elif time.monotonic() - since > STALL_SECONDS:
+                    self.stalled = True
+                    self.stop.set()
+        finally:
+            engine.dispose()
+
+
+def work(volunteer, campaign_id: int, progress: Progress, errors: list) -> None:
+    """A volunteer in power mode: record an outcome for every person who answers, until the
+    list is finished (or the calling has stalled)."""
     try:
         volunteer.join(campaign_id)
         volunteer.connect_audio()
@@ -133,8 +168,11 @@ def work(volunteer, campaign_id: int, deadline: float, errors: list) -> None:
                 return True
             return s["voter"] is None and s["session"]["notice"].get("reason") in FINISHED
 
-        while time.monotonic() < deadline:
-            state = volunteer.wait_for(needs_me, timeout=max(1, deadline - time.monotonic()))
+        while not progress.stop.is_set():
+            try:
+                state = volunteer.wait_for(needs_me, timeout=5)
+            except AssertionError:
+                continue  # nothing for me yet: the watcher decides whether that is a stall
             if not state["session"]["audio"]["up"]:
                 # Twilio ends a leg after four hours (seconds here, at this speed):
                 # the volunteer reconnects, as the page asks them to.
@@ -154,8 +192,9 @@ def work(volunteer, campaign_id: int, deadline: float, errors: list) -> None:
         errors.append(repr(exc))
 
 
-@pytest.mark.timeout(600)
-def test_fifty_volunteers_drain_five_thousand_people(postgres_url, tmp_path):
+# A safety net only: the test itself is bounded by progress (STALL_SECONDS without a call).
+@pytest.mark.timeout(3600)
+def test_fifty_volunteers_drain_a_campaign(postgres_url, tmp_path):
     stack = CallingStack(
         postgres_url,
         tmp_path,
@@ -166,23 +205,27 @@ def test_fifty_volunteers_drain_five_thousand_people(postgres_url, tmp_path):
     ).start()
     try:
         data = seed(stack.app(), open_zone())
-        # Every kind of ending, weighted towards the quick ones so 5,000 calls fit the suite.
+        # Every kind of ending, weighted towards the quick ones so the calls fit the suite.
         stack.control.configure(
             outcome_mix={"human": 0.1, "machine": 0.1, "busy": 0.2, "no-answer": 0.2, "failed": 0.4}
         )
         volunteers = [stack.volunteer(email) for email in data["volunteers"]]
         errors: list = []
-        deadline = time.monotonic() + float(os.environ.get("DRAIN_SECONDS", 480))
+        progress = Progress(stack)
+        progress.thread.start()
         threads = [
-            threading.Thread(target=work, args=(v, data["campaign_id"], deadline, errors))
+            threading.Thread(target=work, args=(v, data["campaign_id"], progress, errors))
             for v in volunteers
         ]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        progress = calls_made(stack)
-        assert errors == [], f"{progress}; first errors: {errors[:3]}"
+        progress.stop.set()
+        progress.thread.join()
+        made = calls_made(stack)
+        assert not progress.stalled, f"no call for {STALL_SECONDS:.0f} s: {made}"
+        assert errors == [], f"{made}; first errors: {errors[:3]}"
         check(stack, data)
     finally:
         stack.stop()

@@ -865,11 +865,14 @@ def test_a_volunteer_who_talked_after_amd_said_machine_keeps_their_answers(db, c
     assert call.answers == {str(question.id): "Yes"}
     assert call.conflict["automatic_outcome"] == "machine"
     assert call.conflict["volunteer_outcome"] == "talked"
-    automatic, human = call_activities(person)
+    [automatic] = call_activities(person)  # still one "call" entry for the call
     assert automatic.payload["outcome"] == "machine"
+    [human] = db.session.scalars(
+        select(Activity).where(Activity.person_id == person.id, Activity.kind == "call_correction")
+    ).all()
     assert human.payload["outcome"] == "talked"
     assert human.payload["answers"][0]["answer"] == "Yes"
-    assert human.payload["replaces_automatic"] == "machine"
+    assert human.payload["replaces"] == "machine"
     assert target_of(campaign, person).status == TargetStatus.DONE  # talked: finished
     # The same submission again writes nothing; a different one is refused.
     assert submit(session, call, "talked", submission_id=call.submission_id)[1] is False
