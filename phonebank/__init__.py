@@ -78,9 +78,11 @@ def register_blueprints(app: Flask) -> None:
     from phonebank.auth.routes import bp as auth_bp
     from phonebank.calling.routes import bp as calling_bp
     from phonebank.campaigns.routes import bp as campaigns_bp
+    from phonebank.donotcall.routes import bp as donotcall_bp
     from phonebank.home.routes import bp as home_bp
     from phonebank.lists.routes import bp as lists_bp
     from phonebank.monitoring.routes import bp as monitoring_bp
+    from phonebank.results.routes import bp as results_bp
     from phonebank.team.routes import bp as team_bp
     from phonebank.twilio_hooks.routes import bp as twilio_bp
 
@@ -90,6 +92,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(campaigns_bp)
     app.register_blueprint(lists_bp)
     app.register_blueprint(monitoring_bp)
+    app.register_blueprint(results_bp)
+    app.register_blueprint(donotcall_bp)
     app.register_blueprint(calling_bp)
     app.register_blueprint(twilio_bp)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import load_dotenv
 
@@ -106,6 +107,8 @@ class Config:
     RECONCILE_TALKING_AFTER_SECONDS = env_int("RECONCILE_TALKING_AFTER_SECONDS", 300)
     SESSION_ABANDON_SECONDS = env_int("SESSION_ABANDON_SECONDS", 15 * 60)
     DEFAULT_REGION = (env("DEFAULT_REGION", "US") or "US").upper()
+    # The organisation's time zone: results are reported in it unless a campaign sets its own.
+    TIME_ZONE = env("TIME_ZONE", "America/New_York")
     INVITE_DEFAULT_DAYS = env_int("INVITE_DEFAULT_DAYS", 14)
     LOG_LEVEL = env("LOG_LEVEL", "INFO")
     # List imports: where uploaded files are kept (shared with the import worker), the size
@@ -212,6 +215,13 @@ def load_config(overrides: dict | None = None) -> dict:
             settings["PUBLIC_URL"] = parse_public_url(settings["PUBLIC_URL"])
         except PublicUrlError as exc:
             raise ConfigError(str(exc)) from None
+    try:
+        ZoneInfo(str(settings["TIME_ZONE"]))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"PHONEBANK_TIME_ZONE must be a time zone such as Europe/London, "
+            f"not {settings['TIME_ZONE']!r}."
+        ) from None
     settings["UPLOAD_DIR"] = str(settings.get("UPLOAD_DIR") or REPO_ROOT / "instance" / "uploads")
     # The request limit: the largest list file plus room for the form around it.
     settings.setdefault("MAX_CONTENT_LENGTH", (int(settings["MAX_UPLOAD_MB"]) + 1) * 1024 * 1024)

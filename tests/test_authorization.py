@@ -26,6 +26,8 @@ from phonebank.lists import events as list_events
 from phonebank.models import (
     CallingSession,
     CampaignMember,
+    ExportKind,
+    ExportStatus,
     ListStatus,
     MonitorLeg,
     MonitorMode,
@@ -34,6 +36,7 @@ from phonebank.models import (
     User,
 )
 from phonebank.monitoring import events as monitoring_events
+from phonebank.results import jobs
 from tests import factories
 from tests.calling.helpers import NOW, Clock, answer, dial, enlist, make_campaign, make_person
 from tests.conftest import make_app
@@ -171,6 +174,9 @@ def build_world(clock: Clock, variant: str = "in_call") -> World:
     )
     plist.status = ListStatus.DONE  # imported: its report and rejects can be downloaded
     invite = accounts.create_invite(users["staff"])
+    job = jobs.create_job(users["staff"], ExportKind.CALLS, alpha)
+    job.status, job.stored_name, job.filename = ExportStatus.DONE, "matrix.csv", "calls.csv"
+    (jobs.export_dir() / "matrix.csv").write_text(f"name\n{ALPHA}\n")
     db.session.commit()
     world.ids.update(
         campaign=alpha.id,
@@ -180,6 +186,7 @@ def build_world(clock: Clock, variant: str = "in_call") -> World:
         session=session.id,
         list=plist.id,
         invite=invite.id,
+        job=job.id,
         user=users["other_volunteer"].id,
         member=users["other_volunteer"].id,
     )
@@ -282,6 +289,28 @@ ROUTES: dict[tuple[str, str], tuple[str, dict[str, str], frozenset[str]]] = {
     ("team.invites", "GET"): ("/team/invites", {}, STAFF),
     ("team.invites", "POST"): ("/team/invites", {}, STAFF),
     ("team.revoke_invite", "POST"): ("/team/invites/{invite}/revoke", {}, STAFF),
+    ("results.index", "GET"): ("/results", {}, LEADS),
+    ("results.campaign", "GET"): ("/results/campaigns/{campaign}", {}, A_LEADS),
+    ("results.set_zone", "POST"): ("/results/campaigns/{campaign}/time-zone", {}, STAFF),
+    ("results.create_export", "POST"): (
+        "/results/campaigns/{campaign}/exports",
+        {"kind": "people"},
+        A_LEADS,
+    ),
+    ("results.van", "GET"): ("/results/campaigns/{campaign}/van", {}, STAFF),
+    ("results.van", "POST"): ("/results/campaigns/{campaign}/van", {}, STAFF),
+    ("results.export", "GET"): ("/results/exports/{job}", {}, STAFF),
+    ("results.export_status", "GET"): ("/results/exports/{job}/status", {}, STAFF),
+    ("results.download", "GET"): ("/results/exports/{job}/download", {}, STAFF),
+    ("results.export_log", "GET"): ("/results/exports", {}, STAFF),
+    ("donotcall.index", "GET"): ("/do-not-call", {}, STAFF),
+    ("donotcall.add", "POST"): ("/do-not-call/add", {"numbers": "+12025550177"}, STAFF),
+    ("donotcall.remove", "POST"): (
+        "/do-not-call/remove",
+        {"number": "+12025550177", "reason": "r"},
+        STAFF,
+    ),
+    ("donotcall.export", "POST"): ("/do-not-call/export", {}, STAFF),
     ("twilio_hooks.voice_client", "POST"): ("/twilio/voice/client", {}, NOBODY),
     ("twilio_hooks.voice_volunteer", "POST"): (
         "/twilio/voice/volunteer?session={session}",

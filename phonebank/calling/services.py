@@ -41,6 +41,7 @@ from phonebank.models import (
     User,
     utcnow,
 )
+from phonebank.results.tallies import tally_call
 from phonebank.supporters import services as supporters
 from phonebank.telephony.provider import (
     ProviderCall,
@@ -442,6 +443,7 @@ def dial_failed(call_id: int, message: str) -> None:
     call.status = CallStatus.FAILED
     call.end_reason = "provider_error"
     call.ended_at = utcnow()
+    tally_call(call)
     target = call.target
     target.attempts = max(0, target.attempts - 1)
     queue.release_claim(target, due_at=utcnow() + timedelta(minutes=5))
@@ -561,6 +563,7 @@ def finalize_call(
             return
     if call.outcome_id is None and (session is None or session.current_call_id != call.id):
         release_unrecorded(call)  # nobody is left to record this call's outcome
+    tally_call(call)
     db.session.flush()
     publish_for_call(call)
 
@@ -843,8 +846,11 @@ def record_outcome(
             **{outcome.person_flag: True},
         )
         if outcome.person_flag == "do_not_call":
-            supporters.add_to_do_not_call(phone.number, reason=outcome.label, source="calling")
+            supporters.add_to_do_not_call(
+                phone.number, reason=outcome.label, source="calling", by=by
+            )
     _apply_answer_effects(campaign, person, answers, by)
+    tally_call(call)
     session = call.session
     if session is not None:
         if outcome.bucket == OutcomeBucket.CONTACT:

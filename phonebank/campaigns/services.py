@@ -32,6 +32,7 @@ from phonebank.models import (
     TargetStatus,
     User,
 )
+from phonebank.results.tallies import campaign_zone_name
 
 
 class CampaignError(ValueError):
@@ -103,6 +104,7 @@ def create_campaign(name: str, created_by: User | None = None, **settings) -> Ca
         setattr(campaign, key, value)
     validate_settings(campaign)
     add_default_outcomes(campaign)
+    campaign.tallies_zone = campaign_zone_name(campaign)  # nothing to count yet
     db.session.add(campaign)
     db.session.flush()
     return campaign

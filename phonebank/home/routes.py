@@ -1,10 +1,11 @@
 """The home page: one per role."""
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template
 from flask_login import current_user, login_required
 
 from phonebank.home import services
 from phonebank.models import Role
+from phonebank.results.services import volunteer_own_line
 
 bp = Blueprint("home", __name__)
 
@@ -24,7 +25,11 @@ def index():
         return render_template(
             "home/lead.html", campaigns=campaigns, team=services.team_for_lead(current_user)
         )
-    return render_template("home/volunteer.html", campaigns=campaigns)
+    return render_template(
+        "home/volunteer.html",
+        campaigns=campaigns,
+        mine=volunteer_own_line(current_user, current_app.config["TIME_ZONE"]),
+    )
 
 
 @bp.route("/healthz")

@@ -9,9 +9,7 @@ atomically by the job) and ``<file>.cancel`` (created by staff's cancel).
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import logging
 import os
@@ -40,6 +38,7 @@ from phonebank.models import (
     SavedMapping,
     User,
 )
+from phonebank.results import csvfile
 
 log = logging.getLogger(__name__)
 
@@ -302,28 +301,25 @@ def recover_stale() -> list[int]:
 
 
 def rejects_csv(plist: PeopleList) -> Iterator[str]:
-    """The rejected rows as CSV: row number, reason, then the row's cells (header kept)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    """The rejected rows as CSV: row number, reason, then the row's cells (header kept), with
+    formula-like cells neutralised (``results/csvfile.py``)."""
     header = list(plist.header or [f"Column {i + 1}" for i in range(plist.width)])
-    writer.writerow(["row", "reason", *header])
-    yield buffer.getvalue()
-    last = 0
-    while True:
-        batch = db.session.execute(
-            select(ListReject.row_number, ListReject.reason, ListReject.cells)
-            .where(ListReject.list_id == plist.id, ListReject.row_number > last)
-            .order_by(ListReject.row_number)
-            .limit(5000)
-        ).all()
-        if not batch:
-            return
-        buffer.seek(0)
-        buffer.truncate()
-        for number, reason, cells in batch:
-            writer.writerow([number, reason, *cells])
-        last = batch[-1][0]
-        yield buffer.getvalue()
+
+    def batches():
+        last = 0
+        while True:
+            batch = db.session.execute(
+                select(ListReject.row_number, ListReject.reason, ListReject.cells)
+                .where(ListReject.list_id == plist.id, ListReject.row_number > last)
+                .order_by(ListReject.row_number)
+                .limit(5000)
+            ).all()
+            if not batch:
+                return
+            last = batch[-1][0]
+            yield [[number, reason, *cells] for number, reason, cells in batch]
+
+    return csvfile.stream(["row", "reason", *header], batches())
 
 
 def reimport(plist: PeopleList, user: User | None) -> PeopleList:

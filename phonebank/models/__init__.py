@@ -36,6 +36,7 @@ from phonebank.models.person import (
     Activity,
     Address,
     CustomField,
+    DoNotCallChange,
     DoNotCallNumber,
     Email,
     EmailStatus,
@@ -47,6 +48,14 @@ from phonebank.models.person import (
     PhoneType,
     Tag,
 )
+from phonebank.models.results import (
+    AnswerTally,
+    CallTally,
+    ExportJob,
+    ExportKind,
+    ExportLog,
+    ExportStatus,
+)
 from phonebank.models.user import (
     Invite,
     LoginFailure,
@@ -57,6 +66,13 @@ from phonebank.models.user import (
 )
 
 __all__ = [
+    "AnswerTally",
+    "CallTally",
+    "DoNotCallChange",
+    "ExportJob",
+    "ExportKind",
+    "ExportLog",
+    "ExportStatus",
     "FINISHED_LIST_STATUSES",
     "ListCampaign",
     "ListMember",

@@ -150,6 +150,9 @@ class Call(Base):
     # Set when a volunteer's outcome replaced one phonebank recorded by itself (answering-
     # machine detection said "machine" while they talked): both, for staff to review.
     conflict: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # What this call adds to the results tallies now (results/tallies.py), so re-tallying
+    # after a change replaces it exactly.
+    tally: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
     person: Mapped[Person] = relationship()
     phone: Mapped[Phone] = relationship()

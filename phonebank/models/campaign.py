@@ -56,6 +56,12 @@ class Campaign(Base):
     phone_order: Mapped[str] = mapped_column(String(60), default=DEFAULT_PHONE_ORDER)
     voicemail_text: Mapped[str] = mapped_column(Text, default="")
     voicemail_url: Mapped[str] = mapped_column(String(500), default="")
+    # Results are reported in this zone ("" = the organisation's, PHONEBANK_TIME_ZONE).
+    time_zone: Mapped[str] = mapped_column(String(60), default="")
+    # The zone the results tallies were built in ("" = none yet): a change rebuilds them.
+    tallies_zone: Mapped[str] = mapped_column(String(60), default="")
+    # How outcomes and answers map to other tools' codes: {"van": {...}} (results/exports.py).
+    export_mappings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

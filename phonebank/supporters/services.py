@@ -23,6 +23,7 @@ from phonebank.models import (
     Address,
     Attendance,
     CustomField,
+    DoNotCallChange,
     DoNotCallNumber,
     Email,
     EmailStatus,
@@ -414,24 +415,63 @@ def mark_phone_bad(
     db.session.flush()
 
 
-def add_to_do_not_call(number: str, reason: str = "", source: str = "") -> DoNotCallNumber:
-    """Put a number on the internal do-not-call list (idempotent; never removed by modules).
+def add_to_do_not_call(
+    number: str, reason: str = "", source: str = "", by: User | None = None
+) -> DoNotCallNumber:
+    """Put a number on the internal do-not-call list (idempotent; only staff remove numbers).
 
     Safe when two transactions list the same number at once: the insert skips an existing row
-    instead of failing, so neither call's outcome is lost.
+    instead of failing, so neither call's outcome is lost. Each new entry is recorded in the
+    list's history (``DoNotCallChange``).
     """
     _require_e164(number)
     row = db.session.get(DoNotCallNumber, number)
     if row is None:
         dialect = db.session.get_bind().dialect.name
         insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
-        db.session.execute(
+        added = db.session.execute(
             insert(DoNotCallNumber)
-            .values(number=number, reason=reason[:200], source=source[:80], added_at=utcnow())
+            .values(
+                number=number,
+                reason=reason[:200],
+                source=source[:80],
+                added_at=utcnow(),
+                added_by_id=by.id if by else None,
+            )
             .on_conflict_do_nothing(index_elements=["number"])
-        )
+        ).rowcount
+        if added:
+            db.session.add(
+                DoNotCallChange(
+                    number=number,
+                    action="added",
+                    reason=reason[:200],
+                    source=source[:80],
+                    by_id=by.id if by else None,
+                )
+            )
+            db.session.flush()
         row = db.session.get(DoNotCallNumber, number)
     return row
+
+
+def remove_from_do_not_call(number: str, reason: str, by: User) -> bool:
+    """Staff take a number off the do-not-call list, saying why (kept in its history).
+    Returns False if it was not on the list."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise SupporterError("say why the number may be called again")
+    row = db.session.get(DoNotCallNumber, number)
+    if row is None:
+        return False
+    db.session.delete(row)
+    db.session.add(
+        DoNotCallChange(
+            number=number, action="removed", reason=reason[:200], source="staff", by_id=by.id
+        )
+    )
+    db.session.flush()
+    return True
 
 
 def add_email(

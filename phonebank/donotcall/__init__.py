@@ -1,0 +1,1 @@
+"""The organisation-wide do-not-call list, for staff: search, add, remove with a reason, export."""

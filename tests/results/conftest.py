@@ -1,0 +1,3 @@
+"""The results tests share the calling tests' clock."""
+
+from tests.calling.conftest import clock  # noqa: F401
