@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
-from phonenumbers import geocoder as pn_geocoder
 from phonenumbers import timezone as pn_timezone
+
+from phonebank.supporters.area_codes import AREA_CODE_STATES
 
 MAX_ZONES = 6
 NOT_GEOGRAPHIC = {
@@ -94,26 +95,11 @@ def number_zones(number: str) -> tuple[str, ...]:
     return zones
 
 
-@lru_cache(maxsize=4096)
-def _number_state(country_and_npa: str) -> str:
-    try:
-        parsed = phonenumbers.parse("+" + country_and_npa + "5550100")
-    except phonenumbers.NumberParseException:
-        return ""
-    if phonenumbers.region_code_for_number(parsed) != "US":
-        return ""
-    place = pn_geocoder.description_for_number(parsed, "en")
-    name, _, code = place.rpartition(", ")
-    if code in US_STATES:
-        return code
-    return US_STATE_NAMES.get(place, "")
-
-
 def number_state(number: str) -> str:
     """The US state of a number's area code ("FL" for +1 305 ...), "" when none or unsure."""
     if not number.startswith("+1") or len(number) < 5:
         return ""
-    return _number_state(number[1:5])
+    return AREA_CODE_STATES.get(number[2:5], "")
 
 
 @cache
