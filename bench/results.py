@@ -219,8 +219,8 @@ def check_tallies(engine, ids: dict) -> None:
         direct = conn.execute(
             text(
                 "select count(*), count(*) filter (where o.bucket = 'contact'), count(*) filter "
-                "(where o.bucket = 'contact' and c.answers ? CAST(:q1 AS text)) from calls c join outcomes o "
-                "on o.id = c.outcome_id where c.campaign_id = :campaign"
+                "(where o.bucket = 'contact' and c.answers ? CAST(:q1 AS text)) from calls c "
+                "join outcomes o on o.id = c.outcome_id where c.campaign_id = :campaign"
             ),
             ids,
         ).one()
