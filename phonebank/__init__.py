@@ -99,10 +99,16 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_socket_handlers(app: Flask) -> None:
+    """Each feature's Socket.IO handlers, on this app's server (declared with
+    ``extensions.socket_handler``)."""
     from phonebank.auth import events as auth_events  # noqa: F401  (connect, disconnect)
     from phonebank.calling import events as calling_events  # noqa: F401  (the calling page)
+    from phonebank.extensions import SOCKET_HANDLERS, socketio
     from phonebank.lists import events as list_events  # noqa: F401  (list import progress)
     from phonebank.monitoring import events as monitoring_events  # noqa: F401  (dashboards)
+
+    for event, handler in SOCKET_HANDLERS:
+        socketio.on(event)(handler)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -104,6 +104,7 @@ def world_app(sqlite_template, tmp_path, monkeypatch):
         (list_events, "_start_watcher"),
     ):
         monkeypatch.setattr(module, name, lambda app: None)
+    monkeypatch.setattr(list_events, "_watched", {})  # lists this process would watch
 
     def reset() -> None:
         """Back to the migrated, empty database for the next actor."""

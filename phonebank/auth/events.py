@@ -12,11 +12,11 @@ from flask_socketio import ConnectionRefusedError, join_room
 from sqlalchemy import delete, func, select
 
 from phonebank import realtime
-from phonebank.extensions import db, socketio
+from phonebank.extensions import db, socket_handler
 from phonebank.models import SocketConnection
 
 
-@socketio.on("connect")
+@socket_handler("connect")
 def on_connect(auth=None):
     """A browser opens its socket; it joins its user and login rooms, or is refused."""
     if not current_user.is_authenticated:
@@ -33,7 +33,7 @@ def on_connect(auth=None):
     return True
 
 
-@socketio.on("disconnect")
+@socket_handler("disconnect")
 def on_disconnect(reason=None):
     db.session.execute(delete(SocketConnection).where(SocketConnection.sid == request.sid))
     if current_user.is_authenticated:

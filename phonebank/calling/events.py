@@ -17,10 +17,10 @@ from flask_login import current_user
 from flask_socketio import join_room
 
 from phonebank import realtime
-from phonebank.calling import services
+from phonebank.calling import protocol, services
 from phonebank.calling.runner import advance_session, end_dead_call, hang_up_calls, start_sweeper
 from phonebank.calling.state import campaign_form, session_snapshot
-from phonebank.extensions import db, socketio
+from phonebank.extensions import db, socket_handler
 from phonebank.models import AudioMode, Campaign, utcnow
 from phonebank.monitoring.events import start_figures_loop
 from phonebank.telephony.provider import TelephonyError, get_provider
@@ -40,12 +40,12 @@ def calling_event(name: str):
             start_sweeper(current_app._get_current_object())
             start_figures_loop(current_app._get_current_object())
             try:
-                return fn(data if isinstance(data, dict) else {})
-            except (services.CallingError, TelephonyError) as exc:
+                return fn(protocol.parse(name, data))
+            except (protocol.PayloadError, services.CallingError, TelephonyError) as exc:
                 db.session.rollback()
                 return {"ok": False, "error": str(exc)}
 
-        return socketio.on(name)(handler)
+        return socket_handler(name)(handler)
 
     return decorator
 
@@ -84,7 +84,7 @@ def commit_and_advance(session) -> dict:
 @calling_event("session.join")
 def on_join(data):
     """The calling page opens: start or resume the session; reply with state and the form."""
-    campaign = db.session.get(Campaign, int(data.get("campaign_id") or 0))
+    campaign = db.session.get(Campaign, data["campaign_id"])
     if campaign is None:
         raise services.CallingError("That campaign does not exist.")
     session = services.join_campaign(current_user, campaign)
@@ -110,7 +110,7 @@ def on_audio_connect(data):
     """Browser audio: a Voice SDK access token. Phone audio: Twilio calls the volunteer."""
     session = current_session()
     services.require_open(session)
-    mode = AudioMode(data.get("mode", "browser"))
+    mode = AudioMode(data["mode"])
     provider = get_provider()
     if mode == AudioMode.BROWSER:
         session.audio_mode = mode
@@ -161,7 +161,7 @@ def on_audio_token(data):
 def on_ready(data):
     """Ready (true) for the next voter, or pause (false) after the current one."""
     session = locked_current_session()
-    services.set_ready(session, bool(data.get("ready", True)))
+    services.set_ready(session, data["ready"])
     return commit_and_advance(session)
 
 
@@ -170,7 +170,7 @@ def on_raise_hand(data):
     """Ask the campaign's leads for help (shown on their dashboard), or take it back."""
     session = locked_current_session()
     services.require_open(session)
-    session.hand_raised_at = utcnow() if data.get("raised", True) else None
+    session.hand_raised_at = utcnow() if data["raised"] else None
     services.publish_session_state(session)
     db.session.commit()
     return reply(session)
@@ -205,14 +205,14 @@ def on_hangup(data):
 def on_draft(data):
     """The half-filled form, kept so a reconnecting page can restore it."""
     session = current_session()
-    if session.current_call_id is None or data.get("call_id") != session.current_call_id:
+    if session.current_call_id is None or data["call_id"] != session.current_call_id:
         raise services.CallingError("That call is not in your hands any more.")
     draft = {
         "call_id": session.current_call_id,
-        "outcome": str(data.get("outcome") or "")[:40],
-        "answers": data.get("answers") if isinstance(data.get("answers"), dict) else {},
-        "notes": str(data.get("notes") or "")[:5000],
-        "callback_at": data.get("callback_at"),
+        "outcome": data["outcome"],
+        "answers": data["answers"],
+        "notes": data["notes"],
+        "callback_at": data["callback_at"],
     }
     session.draft = draft
     db.session.commit()
@@ -224,20 +224,20 @@ def on_submit(data):
     """Record the outcome with answers and notes (idempotent by ``submission_id``)."""
     session = current_session()
     callback_at = None
-    if data.get("callback_at"):
+    if data["callback_at"]:
         try:
-            callback_at = datetime.fromisoformat(str(data["callback_at"]))
+            callback_at = datetime.fromisoformat(data["callback_at"])
         except ValueError:
             raise services.OutcomeError("The call-back time is not a valid date.") from None
         if callback_at.tzinfo is None:
             raise services.OutcomeError("The call-back time needs a time zone.")
     call, written, hang_up_sid = services.submit_outcome(
         session,
-        call_id=int(data.get("call_id") or 0),
-        outcome_code=str(data.get("outcome") or ""),
-        answers=data.get("answers") or {},
-        notes=str(data.get("notes") or ""),
-        submission_id=str(data.get("submission_id") or ""),
+        call_id=data["call_id"],
+        outcome_code=data["outcome"],
+        answers=data["answers"],
+        notes=data["notes"],
+        submission_id=data["submission_id"],
         callback_at=callback_at,
     )
     services.publish_session_state(session)
@@ -253,7 +253,7 @@ def on_submit(data):
 @calling_event("voter.skip")
 def on_skip(data):
     session = locked_current_session()
-    services.skip_voter(session, str(data.get("reason") or ""))
+    services.skip_voter(session, data["reason"])
     return commit_and_advance(session)
 
 

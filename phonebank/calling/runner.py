@@ -15,6 +15,7 @@ from flask import Flask, current_app
 from sqlalchemy import select
 
 from phonebank.calling import queue, services
+from phonebank.calling.protocol import Notice
 from phonebank.extensions import db, socketio
 from phonebank.models import (
     FINAL_CALL_STATUSES,
@@ -44,7 +45,7 @@ def advance_session(session_id: int) -> None:
         try:
             call = services.prepare_call(session)
         except services.CallingError as exc:
-            session.notice = {"reason": "error", "message": str(exc)}
+            session.notice = {"reason": Notice.ERROR, "message": str(exc)}
     if call is not None or (session.current_target_id, session.notice) != before:
         services.publish_session_state(session)
     db.session.commit()

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from phonebank import realtime
 from phonebank.calling import queue
+from phonebank.calling.protocol import Notice
 from phonebank.calling.state import mask_number
 from phonebank.campaigns import services as campaigns
 from phonebank.campaigns.hours import CampaignWindow, allowed_at
@@ -134,7 +135,7 @@ def end_session(session: CallingSession, reason: str = "volunteer") -> list[str]
     session.ready = False
     session.current_target_id = None
     session.current_call_id = None
-    session.notice = {"reason": f"ended:{reason}"}
+    session.notice = {"reason": Notice(f"ended:{reason}")}
     touch(session)
     return hang_ups
 
@@ -174,7 +175,7 @@ def present_next_voter(session: CallingSession) -> CampaignTarget | None:
         claim = queue.claim_next_voter(session.campaign, session.user)
     except queue.NothingToCall as empty:
         notice = {
-            "reason": empty.reason,
+            "reason": Notice(empty.reason),
             "next_at": empty.next_at.isoformat() if empty.next_at else None,
         }
         if session.notice != notice:  # the waiting time runs on while nothing changes
@@ -251,20 +252,20 @@ def prepare_call(session: CallingSession) -> Call | None:
     if phone is None or person.moved or not supporters.can_call(person, phone):
         queue.finish_target(target, "not_callable")
         session.current_target_id = None
-        session.notice = {"reason": "voter_withdrawn"}
+        session.notice = {"reason": Notice.VOTER_WITHDRAWN}
         touch(session)
         return None
     if not allowed_at(now, target.zone_key, CampaignWindow.from_campaign(campaign)):
         queue.release_claim(target)
         session.current_target_id = None
-        session.notice = {"reason": "outside_hours"}
+        session.notice = {"reason": Notice.OUTSIDE_HOURS}
         touch(session)
         return None
     later = queue.state_limit_refusal(target, now)  # FL/OK: three calls in 24 hours
     if later is not None:
         queue.release_claim(target, due_at=later)
         session.current_target_id = None
-        session.notice = {"reason": "call_limit", "next_at": later.isoformat()}
+        session.notice = {"reason": Notice.CALL_LIMIT, "next_at": later.isoformat()}
         touch(session)
         return None
     manual = campaign.dialing_mode == DialingMode.MANUAL
@@ -452,7 +453,7 @@ def dial_failed(call_id: int, message: str) -> None:
         session.current_call_id = None
         session.current_target_id = None
         session.ready = False
-        session.notice = {"reason": "provider_error", "message": message}
+        session.notice = {"reason": Notice.PROVIDER_ERROR, "message": message}
         touch(session)
         publish_session_state(session)
 
@@ -646,7 +647,7 @@ def detach_volunteer(call: Call) -> None:
         session.current_call_id = None
         session.current_target_id = None
         session.draft = {}
-        session.notice = {"reason": "machine", "call_id": call.id}
+        session.notice = {"reason": Notice.MACHINE, "call_id": call.id}
         touch(session)
 
 

@@ -16,7 +16,8 @@ from flask import Flask, current_app
 from flask_login import current_user
 from flask_socketio import join_room
 
-from phonebank.extensions import db, socketio
+from phonebank.calling import protocol
+from phonebank.extensions import db, socket_handler, socketio
 from phonebank.lists import services
 from phonebank.models import PeopleList, Role
 
@@ -27,14 +28,14 @@ _lock = threading.Lock()
 _running: set[int] = set()
 
 
-@socketio.on("list.watch")
+@socket_handler("list.watch")
 def watch(data=None):
     if not current_user.is_authenticated or not current_user.has_role(Role.STAFF):
         return {"ok": False, "error": "Only staff can watch list imports."}
     try:
-        list_id = int((data or {}).get("list_id"))
-    except (TypeError, ValueError):
-        return {"ok": False, "error": "Which list?"}
+        list_id = protocol.parse("list.watch", data)["list_id"]
+    except protocol.PayloadError as exc:
+        return {"ok": False, "error": str(exc)}
     plist = db.session.get(PeopleList, list_id)
     if plist is None:
         return {"ok": False, "error": "There is no such list."}

@@ -19,9 +19,11 @@ from flask_login import current_user
 from flask_socketio import join_room, leave_room
 from sqlalchemy import select
 
+from phonebank.calling import protocol
 from phonebank.calling import services as calling
+from phonebank.calling.protocol import Notice
 from phonebank.calling.runner import hang_up_calls
-from phonebank.extensions import db, socketio
+from phonebank.extensions import db, socket_handler, socketio
 from phonebank.models import Campaign, MonitorLeg, MonitorMode, Role
 from phonebank.monitoring import services
 from phonebank.telephony.provider import TelephonyError, get_provider
@@ -32,19 +34,15 @@ _started: set[int] = set()
 _lock = threading.Lock()
 
 
-def _campaign_id(data) -> int | None:
-    try:
-        return int((data or {}).get("campaign_id"))
-    except (TypeError, ValueError, AttributeError):
-        return None
-
-
-@socketio.on("dashboard.watch")
+@socket_handler("dashboard.watch")
 def watch(data=None):
     if not current_user.is_authenticated:
         return {"ok": False, "error": "Sign in first."}
-    campaign_id = _campaign_id(data)
-    campaign = db.session.get(Campaign, campaign_id) if campaign_id else None
+    try:
+        campaign_id = protocol.parse("dashboard.watch", data)["campaign_id"]
+    except protocol.PayloadError as exc:
+        return {"ok": False, "error": str(exc)}
+    campaign = db.session.get(Campaign, campaign_id)
     if campaign is None or not services.can_monitor(current_user, campaign.id):
         db.session.rollback()
         return {"ok": False, "error": "You can't monitor that campaign."}
@@ -55,13 +53,15 @@ def watch(data=None):
     return {"ok": True, "state": snapshot}
 
 
-@socketio.on("dashboard.unwatch")
+@socket_handler("dashboard.unwatch")
 def unwatch(data=None):
     if not current_user.is_authenticated:
         return {"ok": False, "error": "Sign in first."}
-    campaign_id = _campaign_id(data)
-    if campaign_id:
-        leave_room(services.dashboard_room(campaign_id))
+    try:
+        campaign_id = protocol.parse("dashboard.unwatch", data)["campaign_id"]
+    except protocol.PayloadError as exc:
+        return {"ok": False, "error": str(exc)}
+    leave_room(services.dashboard_room(campaign_id))
     return {"ok": True}
 
 
@@ -113,14 +113,13 @@ def lead_event(name: str):
     def decorator(fn):
         @functools.wraps(fn)
         def handler(data=None):
-            data = data if isinstance(data, dict) else {}
             if not current_user.is_authenticated or not current_user.has_role(Role.LEAD):
                 return {"ok": False, "error": "Only leads and staff can do that."}
             try:
-                session_id = int(data.get("session_id"))
-            except (TypeError, ValueError):
-                return {"ok": False, "error": "Which volunteer?"}
-            session = calling.lock_session(session_id)
+                data = protocol.parse(name, data)
+            except protocol.PayloadError as exc:
+                return {"ok": False, "error": str(exc)}
+            session = calling.lock_session(data["session_id"])
             if session is None or not services.can_monitor(current_user, session.campaign_id):
                 db.session.rollback()
                 return {"ok": False, "error": "You can't monitor this volunteer."}
@@ -130,7 +129,7 @@ def lead_event(name: str):
                 db.session.rollback()
                 return {"ok": False, "error": str(exc)}
 
-        return socketio.on(name)(handler)
+        return socket_handler(name)(handler)
 
     return decorator
 
@@ -144,11 +143,11 @@ def _done(session) -> dict:
 @lead_event("lead.message")
 def on_message(session, data):
     """A message shown on the volunteer's page (and lowering their raised hand)."""
-    text = " ".join(str(data.get("text") or "").split())[:500]
+    text = " ".join(data["text"].split())[:500]
     if not text:
         raise calling.CallingError("Write a message first.")
     calling.require_open(session)
-    session.notice = {"reason": "lead_message", "message": f"{current_user.name}: {text}"}
+    session.notice = {"reason": Notice.LEAD_MESSAGE, "message": f"{current_user.name}: {text}"}
     session.hand_raised_at = None
     return _done(session)
 
@@ -157,7 +156,7 @@ def on_message(session, data):
 def on_pause(session, data):
     """The volunteer gets no next voter until they press Ready again (a call goes on)."""
     calling.set_ready(session, False)
-    session.notice = {"reason": "paused_by_lead", "message": f"Paused by {current_user.name}."}
+    session.notice = {"reason": Notice.PAUSED_BY_LEAD, "message": f"Paused by {current_user.name}."}
     return _done(session)
 
 
@@ -204,9 +203,7 @@ def _open_leg(session) -> MonitorLeg | None:
 @lead_event("monitor.mode")
 def on_monitor_mode(session, data):
     """Switch between listen, whisper and barge without dropping the lead's audio."""
-    mode = str(data.get("mode", ""))
-    if mode not in {m.value for m in MonitorMode}:
-        raise calling.CallingError("Choose listen, whisper or barge.")
+    mode = data["mode"]
     leg = _open_leg(session)
     if leg is None or not leg.call_sid:
         raise calling.CallingError("You are not connected to this volunteer's call.")
