@@ -741,6 +741,7 @@ class Stats:
     voters: int = 0  # voter cards received (all time)
     submits: int = 0
     submit_errors: Counter = field(default_factory=Counter)
+    acked: dict[int, str] = field(default_factory=dict)  # call id -> outcome acknowledged
     outcomes: Counter = field(default_factory=Counter)
     starved: Counter = field(default_factory=Counter)  # freed, but nobody could be given
     notices: Counter = field(default_factory=Counter)
@@ -947,6 +948,7 @@ class Volunteer:
         if reply and reply.get("ok"):
             stats.submit_ack.append(time.monotonic() - t0)
             stats.outcomes[payload["outcome"]] += 1
+            stats.acked[call_id] = payload["outcome"]
         else:
             stats.submit_errors[str(reply and reply.get("error"))[:120]] += 1
             if self.free_kind == "submitted" and self.target_id == target_before:
@@ -1421,6 +1423,37 @@ class Bench:
         }
         with self.engine.connect() as conn:
             checks = {k: conn.execute(text(v), params).scalar() for k, v in q.items()}
+            # Integrity under load: every acknowledged outcome is in the database (as sent),
+            # every call that ended has an outcome, and no voicemail is claimed as left
+            # without the message's last step having reached phonebank.
+            acked = self.stats.acked
+            stored = dict(
+                conn.execute(
+                    text(
+                        "select c.id, o.code from calls c join outcomes o on o.id = c.outcome_id "
+                        "where c.id = any(:ids)"
+                    ),
+                    {"ids": list(acked) or [0]},
+                ).all()
+            )
+            checks["acked_outcomes_lost"] = sum(1 for cid in acked if cid not in stored)
+            checks["acked_outcomes_changed"] = sum(
+                1 for cid, code in acked.items() if cid in stored and stored[cid] != code
+            )
+            checks["ended_calls_without_outcome"] = conn.execute(
+                text(
+                    "select count(*) from calls where outcome_id is null and status in "
+                    "('completed','busy','no-answer','canceled') and coalesce(end_reason, '') "
+                    "<> 'provider_error'"
+                )
+            ).scalar()
+            checks["left_message_without_voicemail"] = conn.execute(
+                text(
+                    "select count(*) from calls c join outcomes o on o.id = c.outcome_id "
+                    "where o.auto_for = 'voicemail' and c.outcome_by_id is null "
+                    "and not c.voicemail_left"
+                )
+            ).scalar()
             counts = {k: conn.execute(text(v), params).scalar() for k, v in counts_q.items()}
             counts["by_outcome"] = dict(
                 conn.execute(
@@ -1467,6 +1500,16 @@ class Bench:
             and by_volunteer_multi == 0
             and stats.unpaired == 0,
             "no_dnc_calls": dnc_calls == 0,
+            "nothing_lost": sum(
+                self.checks[k]
+                for k in (
+                    "acked_outcomes_lost",
+                    "acked_outcomes_changed",
+                    "ended_calls_without_outcome",
+                    "left_message_without_voicemail",
+                )
+            )
+            == 0,
         }
         server_log = (self.log_dir / "gunicorn.log").read_text(errors="replace")
         problems = Counter(
@@ -1639,6 +1682,10 @@ def render(r: dict) -> str:
         f"do-not-call (all must be 0): flagged people called {k['calls_to_dnc_people']}, "
         f"listed numbers called {k['calls_to_dnc_numbers']}, called after a DNC outcome "
         f"{k['calls_after_dnc_flag']}",
+        f"nothing lost (all must be 0): acknowledged outcomes missing {k['acked_outcomes_lost']}, "
+        f"changed {k['acked_outcomes_changed']}; ended calls without an outcome "
+        f"{k['ended_calls_without_outcome']}; left message without a voicemail "
+        f"{k['left_message_without_voicemail']}",
         "",
         "CPU (user+sys ÷ wall, 1.0 = one core): "
         + ", ".join(f"{n} {v:.2f}" for n, v in cpu.items() if n not in ("machine", "others"))

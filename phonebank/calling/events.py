@@ -114,16 +114,22 @@ def on_audio_connect(data):
     provider = get_provider()
     if mode == AudioMode.BROWSER:
         session.audio_mode = mode
+        services.expect_browser_leg(session)
         db.session.commit()
         return {**reply(session), "audio": token_payload(provider)}
     if mode == AudioMode.PHONE:
         if not current_user.phone:
             raise services.CallingError("Add your phone number to your account first.")
+        replaced = session.audio_call_sid  # a browser leg gives way to the phone
         session.audio_mode = mode
         session.audio_up = False
+        session.audio_call_sid = None
+        session.audio_pending_sid = None
         campaign = session.campaign
         caller_id = campaign.caller_id or current_app.config.get("TWILIO_CALLER_ID") or ""
         db.session.commit()
+        if replaced:
+            hang_up_calls([replaced])
         provider.expect_volunteer_answer(current_user.phone)
         urls = volunteer_phone_urls(session.id)
         sid = provider.dial(

@@ -937,19 +937,80 @@ def _apply_answer_effects(campaign, person: Person, answers, by: User | None) ->
 # --- audio leg -----------------------------------------------------------------------------
 
 
-def audio_leg_changed(session: CallingSession, call_sid: str | None, up: bool) -> None:
-    if session.ended_at is not None:
-        return
-    if up:
-        session.audio_call_sid = call_sid or session.audio_call_sid
-    elif call_sid and session.audio_call_sid and call_sid != session.audio_call_sid:
-        return  # an older leg leaving after a newer one joined
-    if session.audio_up != up:
-        log.info("session %s audio leg %s is %s", session.id, call_sid, "up" if up else "down")
-        session.audio_up = up
+AUDIO_CONNECT_SECONDS = 120  # how long an audio.connect lets a browser leg in
+
+
+def expect_browser_leg(session: CallingSession) -> None:
+    """The page is about to connect its browser audio: let one leg in, for a while."""
+    session.audio_expected_until = utcnow() + timedelta(seconds=AUDIO_CONNECT_SECONDS)
+    db.session.flush()
+
+
+def accept_browser_leg(session: CallingSession | None, user_id: str, call_sid: str) -> bool:
+    """A browser leg asks to join (the TwiML App's voice URL): only the session's own
+    volunteer, while a connect they asked for is pending. The leg is held as pending; it
+    replaces the session's audio leg only when it joins the conference (``audio_leg_event``),
+    so a stray leg never takes a working one down or marks audio up."""
+    if (
+        session is None
+        or session.ended_at is not None
+        or str(session.user_id) != user_id
+        or not call_sid
+        or session.audio_expected_until is None
+        or session.audio_expected_until < utcnow()
+    ):
+        return False
+    session.audio_expected_until = None
+    session.audio_pending_sid = call_sid
+    db.session.flush()
+    return True
+
+
+def accept_phone_leg(session: CallingSession | None, call_sid: str) -> bool:
+    """The volunteer answered the call phonebank placed to their phone: that call only."""
+    if session is None or session.ended_at is not None or not call_sid:
+        return False
+    if session.audio_call_sid not in (None, call_sid):
+        return False
+    session.audio_call_sid = call_sid
+    db.session.flush()
+    return True
+
+
+def audio_leg_event(session: CallingSession, call_sid: str, joined: bool) -> list[str]:
+    """A leg joined or left the volunteer's conference. A pending leg that joins becomes the
+    session's leg (the one it replaces is returned, to hang up after commit)."""
+    hang_ups: list[str] = []
+    if session.ended_at is not None or not call_sid:
+        return hang_ups
+    if joined and call_sid == session.audio_pending_sid:
+        if session.audio_call_sid and session.audio_call_sid != call_sid:
+            hang_ups.append(session.audio_call_sid)  # the same volunteer, from a new page
+        session.audio_call_sid = call_sid
+        session.audio_pending_sid = None
+    elif not joined and call_sid == session.audio_pending_sid:
+        session.audio_pending_sid = None
+        db.session.flush()
+        return hang_ups
+    elif call_sid != session.audio_call_sid:
+        return hang_ups  # not this session's leg (an older one leaving, say)
+    if session.audio_up != joined:
+        log.info("session %s audio leg %s is %s", session.id, call_sid, "up" if joined else "down")
+        session.audio_up = joined
         touch(session)
     db.session.flush()
     publish_session_state(session)
+    return hang_ups
+
+
+def audio_call_ended(session: CallingSession, call_sid: str | None) -> None:
+    """The call to the volunteer's own phone ended."""
+    if session.ended_at is None and call_sid and call_sid == session.audio_call_sid:
+        if session.audio_up:
+            session.audio_up = False
+            touch(session)
+        db.session.flush()
+        publish_session_state(session)
 
 
 # --- publishing ----------------------------------------------------------------------------

@@ -49,6 +49,10 @@ class CallingSession(Base):
     audio_mode: Mapped[AudioMode | None] = mapped_column(str_enum(AudioMode, "audio_mode"))
     audio_call_sid: Mapped[str | None] = mapped_column(String(40))
     audio_up: Mapped[bool] = mapped_column(default=False)
+    # A browser leg is accepted only while the page has asked to connect (audio.connect), and
+    # becomes the session's leg only once Twilio says it joined the conference.
+    audio_expected_until: Mapped[datetime | None]
+    audio_pending_sid: Mapped[str | None] = mapped_column(String(40))
     current_target_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_targets.id"))
     # Deliberately no foreign key: PostgreSQL's check of one would take a KEY SHARE lock on
     # the call row, which deadlocks against a call row being locked by a callback while that

@@ -84,18 +84,12 @@ def voice_client():
     if role == "lead":
         return twiml(monitor_leg_twiml(user_id, request.form))
     session = db.session.get(CallingSession, int(session_id)) if session_id.isdigit() else None
-    if (
-        role != "volunteer"
-        or session is None
-        or str(session.user_id) != user_id
-        or session.ended_at is not None
-    ):
-        return twiml(hangup_twiml("This calling session is not open. Please reload the page."))
-    replaced = session.audio_call_sid if session.audio_up else None
-    session.audio_call_sid = request.form.get("CallSid")
+    accepted = role == "volunteer" and services.accept_browser_leg(
+        session, user_id, request.form.get("CallSid", "")
+    )
     db.session.commit()
-    if replaced and replaced != session.audio_call_sid:
-        hang_up_calls([replaced])  # the same volunteer reconnected from a new page
+    if not accepted:
+        return twiml(hangup_twiml("This calling session is not open. Please reload the page."))
     return twiml(
         conference_twiml(session.conference_name, status_url=conference_status_url(session.id))
     )
@@ -136,10 +130,10 @@ def monitor_leg_twiml(user_id: str, form) -> str:
 def voice_volunteer():
     """The volunteer answered the call to their own phone: join their conference."""
     session = db.session.get(CallingSession, _int_arg("session"))
-    if session is None or session.ended_at is not None:
-        return twiml(hangup_twiml("This calling session has ended."))
-    session.audio_call_sid = request.form.get("CallSid")
+    accepted = services.accept_phone_leg(session, request.form.get("CallSid", ""))
     db.session.commit()
+    if not accepted:
+        return twiml(hangup_twiml("This calling session has ended."))
     return twiml(
         conference_twiml(session.conference_name, status_url=conference_status_url(session.id))
     )
@@ -225,7 +219,7 @@ def status_audio():
     status = request.form.get("CallStatus", "")
     sid = request.form.get("CallSid")
     if status in {"completed", "busy", "no-answer", "failed", "canceled"}:
-        services.audio_leg_changed(session, sid, up=False)
+        services.audio_call_ended(session, sid)
         db.session.commit()
     return ("", 204)
 
@@ -239,9 +233,12 @@ def conference_event():
     sid = request.form.get("CallSid")
     if session is None or event not in {"participant-join", "participant-leave"}:
         return ("", 204)
-    if sid and sid == session.audio_call_sid:
-        services.audio_leg_changed(session, sid, up=event == "participant-join")
-        db.session.commit()
-        if event == "participant-join" and session.ready:
-            advance_later(current_app._get_current_object(), session.id)
+    joined = event == "participant-join"
+    replaced = services.audio_leg_event(session, sid or "", joined)
+    up = session.audio_up and sid == session.audio_call_sid
+    db.session.commit()
+    if replaced:
+        hang_up_calls(replaced)
+    if joined and up and session.ready:
+        advance_later(current_app._get_current_object(), session.id)
     return ("", 204)
