@@ -17,21 +17,28 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 BOM = "\ufeff"
 
 
-def safe_cell(value: Any) -> str:
+def safe_cell(value: Any) -> Any:
+    """The cell as written: text that could run as a formula gets a leading ``'``."""
+    if value.__class__ is str:
+        return "'" + value if value and value[0] in _STARTS else value
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    if isinstance(value, int | float):
+        return value
+    return safe_cell(str(value))
+
+
+_STARTS = frozenset(FORMULA_STARTS)
 
 
 class CsvLines:
     """Rows to CSV text, a chunk at a time (for streaming responses and files)."""
 
-    def __init__(self):
+    def __init__(self, newline: str = "\r\n"):
         self.buffer = io.StringIO()
-        self.writer = csv.writer(self.buffer, lineterminator="\r\n")
+        self.writer = csv.writer(self.buffer, lineterminator=newline)
 
     def rows(self, rows: Iterable[Iterable[Any]]) -> str:
         self.buffer.seek(0)

@@ -9,14 +9,30 @@ Filters (``ExportJob.filters``): ``start``/``end`` (local days in the campaign's
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import (
+    ARRAY,
+    Integer,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    case,
+    cast,
+    column,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import aliased
 
 from phonebank.campaigns.hours import parse_zone_key, zone_info
@@ -40,6 +56,7 @@ from phonebank.models import (
     Tag,
     User,
 )
+from phonebank.models.base import Base
 from phonebank.results.services import Period, parse_period
 from phonebank.results.tallies import campaign_zone
 
@@ -66,12 +83,15 @@ VAN_RESULT_DEFAULTS = {
 
 @dataclass
 class Export:
-    """What a job writes: a file name, a header, its rows, and (for progress) how many."""
+    """What a job writes: a file name, a header, its rows, and (for progress) how many. On
+    PostgreSQL, ``copy_query`` (when given) produces the same rows as text, already
+    neutralised, for ``COPY ... TO STDOUT`` (tests hold the two to each other)."""
 
     filename: str
     header: list[str]
     batches: Batches
     total: int | None
+    copy_query: Any = None
 
 
 def masked(number: str) -> str:
@@ -86,6 +106,31 @@ def _local(value: datetime | None, zone: ZoneInfo | None) -> str:
     if value is None or zone is None:
         return ""
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class LocalTimes:
+    """Local wall-clock text of UTC times in one zone, fast: the zone's offset is looked up
+    once per UTC hour (offsets change on the hour, or on the half hour in a few zones, whose
+    times are then converted one by one)."""
+
+    def __init__(self, zone: ZoneInfo | None):
+        self.zone = zone
+        self.offsets: dict[tuple, Any] = {}
+
+    def __call__(self, value: datetime | None) -> str:
+        if value is None or self.zone is None:
+            return ""
+        hour = (value.year, value.month, value.day, value.hour)
+        offset = self.offsets.get(hour)
+        if offset is None:
+            start = value.replace(minute=0, second=0, microsecond=0)
+            offset = start.astimezone(self.zone).utcoffset()
+            end = (start + timedelta(minutes=59, seconds=59)).astimezone(self.zone).utcoffset()
+            offset = self.offsets[hour] = offset if offset == end else False
+        if offset is False:
+            return _local(value, self.zone)
+        t = value + offset
+        return f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}:{t.second:02d}"
 
 
 def _callee_zone(zone_key: str) -> tuple[ZoneInfo | None, str]:
@@ -135,25 +180,41 @@ def _answer_matches(answers: dict, filters: dict[str, Any]) -> bool:
     return wanted in value if isinstance(value, list) else value == wanted
 
 
-def _keyset(query, id_column, transform: Callable[[list], list[list[Any]]]) -> Batches:
-    """Rows of ``query`` in id order, BATCH at a time, each batch turned into CSV rows."""
+def _keyset(
+    query, id_column, transform: Callable[[list], list[list[Any]]], plain: bool = False
+) -> Batches:
+    """Rows of ``query`` in id order, BATCH at a time, each batch turned into CSV rows.
+    ``plain`` queries (columns, no ORM entities) run on the session's connection, skipping
+    the ORM's row loading."""
     last = 0
+    run = db.session.connection().execute if plain else db.session.execute
     while True:
-        rows = db.session.execute(
-            query.where(id_column > last).order_by(id_column).limit(BATCH)
-        ).all()
+        rows = run(query.where(id_column > last).order_by(id_column).limit(BATCH)).all()
         if not rows:
             return
         last = rows[-1][0]
         yield transform(rows)
-        db.session.expire_all()  # keep the session's memory flat
+        if not plain:
+            # Keep the session's memory flat: let go of the batch's rows (only those, so
+            # what else was loaded is not fetched again).
+            for row in rows:
+                for item in row:
+                    if isinstance(item, Base) and item in db.session:
+                        db.session.expunge(item)
+
+
+def _in(column, values: list):
+    """``column IN values``; on PostgreSQL as ``= ANY(:array)``, one parameter however many."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("values", values, type_=ARRAY(Integer)))
+    return column.in_(values)
 
 
 def _external_ids(person_ids: list[int]) -> dict[int, dict[str, str]]:
     found: dict[int, dict[str, str]] = defaultdict(dict)
-    for person_id, system, value in db.session.execute(
+    for person_id, system, value in db.session.connection().execute(
         select(ExternalId.person_id, ExternalId.system, ExternalId.value).where(
-            ExternalId.person_id.in_(person_ids)
+            _in(ExternalId.person_id, person_ids)
         )
     ):
         found[person_id].setdefault(system, value)
@@ -241,12 +302,16 @@ def calls_export(job: ExportJob) -> Export:
         .where(*call_filters(campaign, job.filters))
     )
     full = job.full_numbers
+    none = ("", "", "")
     outcomes = {
-        o.id: o
+        o.id: (o.code, o.label, o.bucket.value)
         for o in db.session.scalars(select(Outcome).where(Outcome.campaign_id == campaign.id))
     }
+    question_keys = [str(q.id) for q in questions]
+    rsvp_questions = [(str(q.id), q.prompt, q.rsvp_map or {}) for q in events.values()]
+    name = campaign.name
     names: dict[int, str] = {}
-    zones: dict[str, tuple[ZoneInfo | None, str]] = {}
+    zones: dict[str, tuple[LocalTimes, str]] = {}
 
     def rows(batch: list) -> list[list[Any]]:
         ids = _external_ids([r.person_id for r in batch])
@@ -256,47 +321,51 @@ def calls_export(job: ExportJob) -> Export:
                 db.session.execute(select(User.id, User.name).where(User.id.in_(missing))).all()
             )
         out = []
+        check = bool(job.filters.get("question_id"))
         for r in batch:
             answers = r.answers or {}
-            if not _answer_matches(answers, job.filters):
+            if check and not _answer_matches(answers, job.filters):
                 continue
-            if r.zone_key not in zones:
-                zones[r.zone_key] = _callee_zone(r.zone_key)
-            zone, zone_names = zones[r.zone_key]
-            outcome = outcomes.get(r.outcome_id)
+            zone = zones.get(r.zone_key)
+            if zone is None:
+                info, label = _callee_zone(r.zone_key)
+                zone = zones[r.zone_key] = (LocalTimes(info), label)
+            local, zone_names = zone
+            code, label, bucket = outcomes.get(r.outcome_id, none)
             rsvp = "; ".join(
-                f"{q.prompt}: {(q.rsvp_map or {}).get(_first(answers.get(str(q.id))), '')}"
-                for q in events.values()
-                if answers.get(str(q.id)) not in (None, "", [])
-            )
+                f"{prompt}: {rsvp_map.get(_first(answers[key]), '')}"
+                for key, prompt, rsvp_map in rsvp_questions
+                if answers.get(key) not in (None, "", [])
+            ) if rsvp_questions else ""  # fmt: skip
+            held = ids.get(r.person_id, {})
             started = r.dialed_at or r.created_at
             out.append(
                 [
                     r.id,
-                    *[ids.get(r.person_id, {}).get(s, "") for s in systems],
+                    *[held.get(s, "") for s in systems],
                     r.first_name,
                     r.last_name,
                     r.number if full else masked(r.number),
                     r.type.value,
-                    campaign.name,
+                    name,
                     names.get(r.volunteer_id, ""),
                     r.attempt,
-                    outcome.code if outcome else "",
-                    outcome.label if outcome else "",
-                    outcome.bucket.value if outcome else "",
-                    *[_label(answers.get(str(q.id))) for q in questions],
+                    code,
+                    label,
+                    bucket,
+                    *[_label(answers.get(key)) for key in question_keys],
                     r.notes,
                     rsvp,
                     _iso(started),
                     _iso(r.answered_at),
                     _iso(r.ended_at),
                     zone_names,
-                    _local(started, zone),
-                    _local(r.answered_at, zone),
-                    _local(r.ended_at, zone),
+                    local(started),
+                    local(r.answered_at),
+                    local(r.ended_at),
                     r.duration_seconds if r.duration_seconds is not None else "",
                     r.answered_by or "",
-                    (r.conflict or {}).get("automatic_outcome", ""),
+                    (r.conflict or {}).get("automatic_outcome", "") if r.conflict else "",
                 ]
             )
         return out
@@ -304,9 +373,117 @@ def calls_export(job: ExportJob) -> Export:
     return Export(
         f"{_slug(campaign.name)}-calls.csv",
         header,
-        _keyset(query, Call.id, rows),
+        _keyset(query, Call.id, rows, plain=True),
         _count(query),
+        _calls_copy_query(campaign, job, questions, systems, events) if _on_postgres() else None,
     )
+
+
+# --- the same, in SQL (PostgreSQL) -----------------------------------------------------------
+
+
+def _on_postgres() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _safe_sql(value):
+    """``csvfile.safe_cell`` in SQL: text that could run as a formula gets a leading '."""
+    text_value = func.coalesce(cast(value, Text), "")
+    return case((text_value.regexp_match("^[=+@\t\r-]"), "'" + text_value), else_=text_value)
+
+
+def _utc_sql(value):
+    """``_iso``: 2026-06-10T16:00:00+00:00, or ""."""
+    return func.coalesce(
+        func.to_char(func.timezone("UTC", value), 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"'), ""
+    )
+
+
+def _answer_sql(key: str):
+    """``_label`` of one answer: a list joined with "; "."""
+    item = Call.answers[key]
+    elements = (
+        select(func.string_agg(column("value", Text), literal("; ")))
+        .select_from(func.jsonb_array_elements_text(item).alias("value"))
+        .scalar_subquery()
+    )
+    return case((func.jsonb_typeof(item) == "array", elements), else_=item.as_string())
+
+
+def _calls_copy_query(campaign, job, questions, systems, events):
+    zones_text = func.split_part(CampaignTarget.zone_key, "|", 1)
+    first_zone = func.split_part(zones_text, " ", 1)
+
+    def local(value):
+        return case(
+            (or_(first_zone == "", value.is_(None)), ""),
+            else_=func.to_char(func.timezone(first_zone, value), "YYYY-MM-DD HH24:MI:SS"),
+        )
+
+    earlier = aliased(Call)
+    attempt = (
+        select(func.count())
+        .where(earlier.target_id == Call.target_id, earlier.id <= Call.id)
+        .scalar_subquery()
+    )
+    started = func.coalesce(Call.dialed_at, Call.created_at)
+    number = Phone.number if job.full_numbers else "•••• ••• " + func.right(Phone.number, 4)
+    system_ids = [
+        select(ExternalId.value)
+        .where(ExternalId.person_id == Call.person_id, ExternalId.system == system)
+        .order_by(ExternalId.id)
+        .limit(1)
+        .scalar_subquery()
+        for system in systems
+    ]
+    rsvp_parts = []
+    for q in events.values():
+        answer = Call.answers[str(q.id)]
+        status = cast(literal(json.dumps(q.rsvp_map or {})), JSONB).op("->>")(answer.as_string())
+        rsvp_parts.append(
+            case(
+                (
+                    and_(
+                        func.jsonb_typeof(answer).in_(["string", "number"]),
+                        answer.as_string() != "",
+                    ),
+                    literal(f"{q.prompt}: ") + func.coalesce(status, ""),
+                ),
+            )
+        )
+    rsvp = func.concat_ws("; ", *rsvp_parts) if rsvp_parts else literal("")
+    columns = [
+        Call.id, *system_ids, Person.first_name, Person.last_name, number, Phone.type,
+        literal(campaign.name), User.name, attempt, Outcome.code, Outcome.label, Outcome.bucket,
+        *[_answer_sql(str(q.id)) for q in questions], Call.notes, rsvp, _utc_sql(started),
+        _utc_sql(Call.answered_at), _utc_sql(Call.ended_at), zones_text, local(started),
+        local(Call.answered_at), local(Call.ended_at), Call.duration_seconds,
+        Call.answered_by, Call.conflict["automatic_outcome"].as_string(),
+    ]  # fmt: skip
+    query = (
+        select(*[_safe_sql(c) for c in columns])
+        .join(Person, Person.id == Call.person_id)
+        .join(Phone, Phone.id == Call.phone_id)
+        .join(User, User.id == Call.volunteer_id)
+        .join(CampaignTarget, CampaignTarget.id == Call.target_id)
+        .outerjoin(Outcome, Outcome.id == Call.outcome_id)
+        .where(*call_filters(campaign, job.filters), *_answer_filter_sql(job.filters))
+        .order_by(Call.id)
+    )
+    return query
+
+
+def _answer_filter_sql(filters: dict) -> list:
+    """``_answer_matches`` in SQL."""
+    question_id = filters.get("question_id")
+    if not question_id:
+        return []
+    value = Call.answers[str(question_id)]
+    wanted = filters.get("answer")
+    if wanted:
+        return [value.op("@>")(func.to_jsonb(cast(literal(wanted), Text)))]
+    empty = [cast(literal('""'), JSONB), cast(literal("[]"), JSONB)]
+    return [Call.answers.op("?")(str(question_id)), cast(value, JSONB).notin_(empty)]
 
 
 def _first(value: Any) -> Any:

@@ -175,16 +175,19 @@ def run_job(job_id: int) -> ExportJob:
         path = export_dir() / stored
         partial = path.with_name(stored + ".part")
         _set(job_id, total=export.total, filename=export.filename)
-        rows, last = 0, time.monotonic()
         with open(partial, "w", encoding="utf-8", newline="") as out:
-            lines = csvfile.CsvLines()
+            lines = csvfile.CsvLines(newline="\n" if export.copy_query is not None else "\r\n")
             out.write((csvfile.BOM if job.excel else "") + lines.rows([export.header]))
-            for batch in export.batches:
-                out.write(lines.rows(batch))
-                rows += len(batch)
-                if time.monotonic() - last >= PROGRESS_EVERY:
-                    _set(job_id, rows=rows)
-                    last = time.monotonic()
+            if export.copy_query is not None:
+                rows = _copy(job_id, export, out)
+            else:
+                rows, last = 0, time.monotonic()
+                for batch in export.batches:
+                    out.write(lines.rows(batch))
+                    rows += len(batch)
+                    if time.monotonic() - last >= PROGRESS_EVERY:
+                        _set(job_id, rows=rows)
+                        last = time.monotonic()
         os.replace(partial, path)
         db.session.rollback()
         _set(
@@ -206,6 +209,26 @@ def run_job(job_id: int) -> ExportJob:
         if not isinstance(exc, ExportError):
             raise
     return db.session.get(ExportJob, job_id, populate_existing=True)
+
+
+def _copy(job_id: int, export, out) -> int:
+    """PostgreSQL writes the rows as CSV itself (``COPY ... TO STDOUT``): the query already
+    produces every cell as neutralised text, so a million rows take seconds, not minutes.
+    Returns the number of rows."""
+    compiled = export.copy_query.compile(dialect=db.engine.dialect)
+    connection = db.session.connection().connection.driver_connection
+    sql = f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv)"
+    lines, last = 0, time.monotonic()
+    with connection.cursor() as cursor:
+        with cursor.copy(sql, compiled.params) as copy:
+            for chunk in copy:
+                text = bytes(chunk).decode("utf-8")
+                out.write(text)
+                lines += text.count("\n")  # (a newline inside a cell counts too: an estimate)
+                if time.monotonic() - last >= PROGRESS_EVERY:
+                    _set(job_id, rows=min(lines, export.total or lines))
+                    last = time.monotonic()
+        return cursor.rowcount
 
 
 def file_path(job: ExportJob) -> Path | None:
