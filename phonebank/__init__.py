@@ -35,7 +35,17 @@ def create_app(config: dict | None = None) -> Flask:
     register_error_handlers(app)
     register_template_helpers(app)
     register_cli(app)
+    start_background_work(app)
     return app
+
+
+def start_background_work(app: Flask) -> None:
+    """The heartbeat, sweeper and pushes start with a serving process (``BACKGROUND_WORK``,
+    set by ``phonebank.wsgi``), never with a CLI command or a test's app."""
+    if app.config["BACKGROUND_WORK"]:
+        from phonebank import background
+
+        background.start(app)
 
 
 def configure_logging(app: Flask) -> None:

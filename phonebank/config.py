@@ -106,6 +106,10 @@ class Config:
     SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 15)
     RECONCILE_TALKING_AFTER_SECONDS = env_int("RECONCILE_TALKING_AFTER_SECONDS", 300)
     SESSION_ABANDON_SECONDS = env_int("SESSION_ABANDON_SECONDS", 15 * 60)
+    # A web process whose heartbeat is older than this is dead: its sockets are forgotten.
+    PROCESS_DEAD_SECONDS = env_int("PROCESS_DEAD_SECONDS", 30)
+    # Set by the WSGI entry point: start the heartbeat, sweeper and pushes with the process.
+    BACKGROUND_WORK = False
     DEFAULT_REGION = (env("DEFAULT_REGION", "US") or "US").upper()
     # The organisation's time zone: results are reported in it unless a campaign sets its own.
     TIME_ZONE = env("TIME_ZONE", "America/New_York")

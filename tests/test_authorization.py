@@ -20,7 +20,6 @@ import pytest
 from flask_login.utils import _create_identifier
 
 from phonebank.auth import services as accounts
-from phonebank.calling import events as calling_events
 from phonebank.calling import services as calling
 from phonebank.lists import events as list_events
 from phonebank.models import (
@@ -35,7 +34,6 @@ from phonebank.models import (
     SurveyQuestion,
     User,
 )
-from phonebank.monitoring import events as monitoring_events
 from phonebank.results import jobs
 from tests import factories
 from tests.calling.helpers import NOW, Clock, answer, dial, enlist, make_campaign, make_person
@@ -97,13 +95,6 @@ def world_app(sqlite_template, tmp_path, monkeypatch):
 
     monkeypatch.setattr(queue, "utcnow", clock)
     monkeypatch.setattr(calling, "utcnow", clock)
-    for module, name in (
-        (calling_events, "start_sweeper"),
-        (calling_events, "start_figures_loop"),
-        (monitoring_events, "start_figures_loop"),
-        (list_events, "_start_watcher"),
-    ):
-        monkeypatch.setattr(module, name, lambda app: None)
     monkeypatch.setattr(list_events, "_watched", {})  # lists this process would watch
 
     def reset() -> None:

@@ -77,13 +77,10 @@ def test_every_event_answers_a_malformed_payload_without_changing_anything(
     database_url, monkeypatch
 ):
     """Through the real handlers: a staff member's socket sends each event garbage."""
-    from phonebank.calling import events as calling_events
     from phonebank.extensions import db, socketio
     from phonebank.models import Role
     from tests import factories
 
-    monkeypatch.setattr(calling_events, "start_sweeper", lambda app: None)
-    monkeypatch.setattr(calling_events, "start_figures_loop", lambda app: None)
     app = make_app(database_url, WTF_CSRF_ENABLED=False)
     with app.app_context():
         staff = factories.user(Role.STAFF)

@@ -11,7 +11,7 @@ from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, join_room
 from sqlalchemy import delete, func, select
 
-from phonebank import realtime
+from phonebank import background, realtime
 from phonebank.extensions import db, socket_handler
 from phonebank.models import SocketConnection
 
@@ -23,7 +23,12 @@ def on_connect(auth=None):
         raise ConnectionRefusedError("Sign in first.")
     login = current_user.current_login
     db.session.add(
-        SocketConnection(sid=request.sid, login_session_id=login.id, user_id=login.user_id)
+        SocketConnection(
+            sid=request.sid,
+            login_session_id=login.id,
+            user_id=login.user_id,
+            process=background.process_id(),
+        )
     )
     db.session.flush()
     _tell_dashboards(current_user.id, connected=True)

@@ -18,11 +18,15 @@ from flask_socketio import join_room
 
 from phonebank import realtime
 from phonebank.calling import protocol, services
-from phonebank.calling.runner import advance_session, end_dead_call, hang_up_calls, start_sweeper
+from phonebank.calling.runner import (
+    advance_session,
+    end_dead_call,
+    hang_up_calls,
+    reconcile_later,
+)
 from phonebank.calling.state import campaign_form, session_snapshot
 from phonebank.extensions import db, socket_handler
 from phonebank.models import AudioMode, Campaign, utcnow
-from phonebank.monitoring.events import start_figures_loop
 from phonebank.telephony.provider import TelephonyError, get_provider
 from phonebank.twilio_hooks.urls import volunteer_phone_urls
 
@@ -37,8 +41,6 @@ def calling_event(name: str):
         def handler(data=None):
             if not current_user.is_authenticated:
                 return {"ok": False, "error": "Sign in first."}
-            start_sweeper(current_app._get_current_object())
-            start_figures_loop(current_app._get_current_object())
             try:
                 return fn(protocol.parse(name, data))
             except (protocol.PayloadError, services.CallingError, TelephonyError) as exc:
@@ -98,10 +100,14 @@ def on_join(data):
 
 @calling_event("session.resume")
 def on_resume(data):
-    """A reconnected page asks for the whole state again."""
+    """A reconnected page asks for the whole state again; a call still in hand is checked
+    with the provider (news of it may have been lost while the page was away)."""
     session = current_session()
     join_room(realtime.campaign_room(session.campaign_id))
+    call_id = session.current_call_id
     db.session.commit()
+    if call_id is not None:
+        reconcile_later(current_app._get_current_object(), call_id)
     return reply(session)
 
 

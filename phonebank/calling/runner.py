@@ -8,12 +8,12 @@ whose final callback never came by asking the provider, and ends abandoned sessi
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import timedelta
 
 from flask import Flask, current_app
 from sqlalchemy import select
 
+from phonebank import background
 from phonebank.calling import queue, services
 from phonebank.calling.protocol import Notice
 from phonebank.extensions import db, socketio
@@ -35,6 +35,11 @@ def advance_session(session_id: int) -> None:
     """Claim the next voter for a ready volunteer with nothing in hand; dial in power mode."""
     session = services.lock_session(session_id)
     if session is None or session.ended_at is not None or not session.ready:
+        db.session.commit()
+        return
+    if session.current_target_id is None and not services.is_present(session):
+        # Their browser has gone (or its process died): nobody is claimed or dialed for them;
+        # they get a voter when they come back, or their session ends as abandoned.
         db.session.commit()
         return
     call = None
@@ -62,6 +67,21 @@ def advance_later(app: Flask, session_id: int) -> None:
                 advance_session(session_id)
             except Exception:
                 log.exception("could not advance session %s", session_id)
+                db.session.rollback()
+
+    socketio.start_background_task(run)
+
+
+def reconcile_later(app: Flask, call_id: int) -> None:
+    """Ask the provider about a call in the background (a volunteer came back to it after a
+    reconnect: its callbacks may have gone to a process that died)."""
+
+    def run():
+        with app.app_context():
+            try:
+                reconcile_if_live(call_id)
+            except Exception:
+                log.exception("could not reconcile call %s", call_id)
                 db.session.rollback()
 
     socketio.start_background_task(run)
@@ -95,40 +115,36 @@ def end_dead_call(call_id: int) -> None:
 
 # --- the sweeper ---------------------------------------------------------------------------
 
-_started: set[int] = set()
-_lock = threading.Lock()
 
-
-def start_sweeper(app: Flask) -> None:
-    """Start this process's sweeper once (on the first calling event it serves)."""
-    with _lock:
-        if id(app) in _started:
-            return
-        _started.add(id(app))
-    socketio.start_background_task(_sweep_forever, app)
-
-
-def _sweep_forever(app: Flask) -> None:
+def sweep_forever(app: Flask) -> None:
+    """The sweeper, one per web process, started with it (``phonebank.background``): a first
+    pass at once, so a restarted process reconciles what its predecessor left, then one every
+    ``SWEEP_INTERVAL_SECONDS``."""
     interval = int(app.config["SWEEP_INTERVAL_SECONDS"])
     while True:
-        socketio.sleep(interval)
         with app.app_context():
             try:
                 sweep()
             except Exception:
                 log.exception("sweep failed")
                 db.session.rollback()
+            finally:
+                db.session.remove()
+        socketio.sleep(interval)
 
 
 def sweep() -> dict[str, int]:
-    """One pass: expired claims, lost callbacks, half-placed calls, abandoned sessions."""
+    """One pass: dead processes' sockets, expired claims, lost callbacks, half-placed calls,
+    abandoned sessions, then ready volunteers waiting for a voter."""
     now = utcnow()
+    forgotten = background.forget_dead_processes(now)
     released = queue.release_expired_claims(now)
     db.session.commit()
     reconciled = reconcile_calls(now)
     ended = end_abandoned_sessions(now)
     advanced = advance_waiting_sessions()
     return {
+        "forgotten_connections": forgotten,
         "released": released,
         "reconciled": reconciled,
         "ended_sessions": ended,
@@ -138,11 +154,13 @@ def sweep() -> dict[str, int]:
 
 def advance_waiting_sessions(limit: int = 200) -> int:
     """Ready volunteers with nobody in hand try again: people come back to the queue when
-    retries fall due, calling hours open, or a claim elsewhere is released."""
+    retries fall due, calling hours open, or a claim elsewhere is released. Only volunteers
+    who are there (``services.present``): nobody is claimed or dialed for an empty chair."""
     ids = list(
         db.session.scalars(
             select(CallingSession.id)
             .where(
+                services.present(),
                 CallingSession.ended_at.is_(None),
                 CallingSession.ready.is_(True),
                 CallingSession.current_target_id.is_(None),
@@ -227,6 +245,19 @@ def reconcile_call(call_id: int) -> bool:
     return final
 
 
+def reconcile_if_live(call_id: int) -> bool:
+    """True if this call is over. A live call of a volunteer who has gone is asked about at
+    the provider at once: its callbacks may have gone to a process that died."""
+    call = db.session.get(Call, call_id, populate_existing=True)
+    final = call is None or call.status.final
+    placed = call is not None and call.provider_sid is not None
+    db.session.commit()
+    if final:
+        return True
+    # A dial still waiting for the provider's answer is left to ``reconcile_calls``.
+    return placed and reconcile_call(call_id)
+
+
 def end_abandoned_sessions(now) -> int:
     """Sessions whose volunteer has had no live connection for a while are ended."""
     limit = now - timedelta(seconds=int(current_app.config["SESSION_ABANDON_SECONDS"]))
@@ -239,10 +270,14 @@ def end_abandoned_sessions(now) -> int:
         )
     ).all()
     count = 0
-    for session in sessions:
-        call = session.current_call
-        if call is not None and not call.status.final:
+    for session_id, call_id in [(s.id, s.current_call_id) for s in sessions]:
+        db.session.commit()
+        if call_id is not None and not reconcile_if_live(call_id):
             continue  # never cut a live call short; the next sweep looks again
+        session = services.lock_session(session_id)
+        if session is None or session.ended_at is not None:
+            db.session.commit()
+            continue
         hang_ups = services.end_session(session, reason="abandoned")
         services.publish_session_state(session)
         db.session.commit()

@@ -38,6 +38,7 @@ from phonebank.models import (
     PhoneStatus,
     QuestionKind,
     RsvpStatus,
+    SocketConnection,
     TargetStatus,
     User,
     utcnow,
@@ -82,6 +83,24 @@ def lock_session(session_id: int) -> CallingSession | None:
         .where(CallingSession.id == session_id)
         .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
+    )
+
+
+def present(now: datetime | None = None):
+    """SQL condition: the session's volunteer is there, with a live socket connection or seen
+    within the time a dead process's connections take to be forgotten."""
+    dead_after = timedelta(seconds=int(current_app.config["PROCESS_DEAD_SECONDS"]))
+    recently = (now or utcnow()) - dead_after
+    return CallingSession.user_id.in_(select(SocketConnection.user_id)) | (
+        CallingSession.last_seen_at >= recently
+    )
+
+
+def is_present(session: CallingSession) -> bool:
+    return bool(
+        db.session.scalar(
+            select(CallingSession.id).where(CallingSession.id == session.id, present())
+        )
     )
 
 

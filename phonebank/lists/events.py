@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from flask import Flask, current_app
+from flask import Flask
 from flask_login import current_user
 from flask_socketio import join_room
 
@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 WATCH_INTERVAL = 0.5
 _watched: dict[int, str] = {}  # list id -> last status pushed, in this process
 _lock = threading.Lock()
-_running: set[int] = set()
 
 
 @socket_handler("list.watch")
@@ -44,19 +43,12 @@ def watch(data=None):
     db.session.rollback()
     with _lock:
         _watched[list_id] = payload["status"]
-    _start_watcher(current_app._get_current_object())
     return {"ok": True, "state": payload}
 
 
-def _start_watcher(app: Flask) -> None:
-    with _lock:
-        if id(app) in _running:
-            return
-        _running.add(id(app))
-    socketio.start_background_task(_watch_forever, app)
-
-
-def _watch_forever(app: Flask) -> None:
+def watch_forever(app: Flask) -> None:
+    """Push progress to the lists being watched here; now and then, recover imports whose
+    worker died (started with the process by ``phonebank.background``)."""
     ticks = 0
     while True:
         socketio.sleep(WATCH_INTERVAL)

@@ -63,6 +63,7 @@ from phonebank.models.user import (
     Role,
     SocketConnection,
     User,
+    WebProcess,
 )
 
 __all__ = [
@@ -120,5 +121,6 @@ __all__ = [
     "SocketConnection",
     "Tag",
     "User",
+    "WebProcess",
     "utcnow",
 ]

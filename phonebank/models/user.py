@@ -88,8 +88,20 @@ class LoginSession(Base):
     user: Mapped[User] = relationship(lazy="joined")
 
 
+class WebProcess(Base):
+    """A running web process, known by the heartbeat it writes; one that stops beating is dead
+    and its socket connections are forgotten (``phonebank.background``)."""
+
+    __tablename__ = "web_processes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    beat_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class SocketConnection(Base):
-    """A live Socket.IO connection, so logout can disconnect it from whichever process holds it."""
+    """A live Socket.IO connection, so logout can disconnect it from whichever process holds it.
+    ``process`` is the web process holding it: when that process dies, the row goes too."""
 
     __tablename__ = "socket_connections"
 
@@ -99,6 +111,7 @@ class SocketConnection(Base):
     )
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     connected_at: Mapped[datetime] = mapped_column(default=utcnow)
+    process: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class LoginFailure(Base):

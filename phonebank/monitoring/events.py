@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 from datetime import UTC, datetime
 
 from flask import Flask, current_app
@@ -30,8 +29,6 @@ from phonebank.telephony.provider import TelephonyError, get_provider
 
 log = logging.getLogger(__name__)
 FIGURES_INTERVAL = 2.0
-_started: set[int] = set()
-_lock = threading.Lock()
 
 
 @socket_handler("dashboard.watch")
@@ -49,7 +46,6 @@ def watch(data=None):
     join_room(services.dashboard_room(campaign.id))
     snapshot = services.dashboard_snapshot(campaign)
     db.session.rollback()
-    start_figures_loop(current_app._get_current_object())
     return {"ok": True, "state": snapshot}
 
 
@@ -65,16 +61,9 @@ def unwatch(data=None):
     return {"ok": True}
 
 
-def start_figures_loop(app: Flask) -> None:
-    """Start this process's figures loop once."""
-    with _lock:
-        if id(app) in _started:
-            return
-        _started.add(id(app))
-    socketio.start_background_task(_figures_forever, app)
-
-
-def _figures_forever(app: Flask) -> None:
+def figures_forever(app: Flask) -> None:
+    """Every FIGURES_INTERVAL, push fresh figures to the dashboards of campaigns that changed
+    in this process (started with the process by ``phonebank.background``)."""
     while True:
         socketio.sleep(FIGURES_INTERVAL)
         campaign_ids = services.take_dirty()

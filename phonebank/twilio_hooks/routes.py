@@ -18,7 +18,6 @@ from phonebank.calling.runner import advance_later, end_dead_call, hang_up_calls
 from phonebank.extensions import csrf, db
 from phonebank.hosts import public_url
 from phonebank.models import CallingSession
-from phonebank.monitoring.events import start_figures_loop
 from phonebank.telephony.provider import (
     TelephonyError,
     conference_twiml,
@@ -31,12 +30,6 @@ from phonebank.twilio_hooks.urls import conference_status_url
 log = logging.getLogger(__name__)
 bp = Blueprint("twilio_hooks", __name__, url_prefix="/twilio")
 csrf.exempt(bp)
-
-
-@bp.before_request
-def start_dashboard_figures():
-    """Callbacks change sessions too: this process pushes their campaigns' figures."""
-    start_figures_loop(current_app._get_current_object())
 
 
 def signed_by_twilio(view):

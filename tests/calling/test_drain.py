@@ -10,40 +10,16 @@ import os
 import secrets
 import threading
 import time
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, insert, select, text
 
-from phonebank.campaigns.hours import CampaignWindow, allowed_at, make_zone_key
-from tests.live_calling import CallingStack
+from phonebank.campaigns.hours import make_zone_key
+from tests.live_calling import CallingStack, open_zone
 
 VOLUNTEERS = int(os.environ.get("DRAIN_VOLUNTEERS", 50))
 PEOPLE = int(os.environ.get("DRAIN_PEOPLE", 2000))
 STALL_SECONDS = float(os.environ.get("DRAIN_STALL_SECONDS", 120))
-OPEN_ZONES = [
-    "America/New_York",
-    "America/Chicago",
-    "America/Los_Angeles",
-    "Pacific/Honolulu",
-    "Europe/London",
-    "Asia/Kolkata",
-    "Asia/Tokyo",
-    "Australia/Sydney",
-]
-
-
-def open_zone() -> str:
-    """A time zone where it is calling hours now (the suite may run at any hour)."""
-    now = datetime.now(UTC)
-    for zone in OPEN_ZONES:
-        if allowed_at(now, make_zone_key([zone]), CampaignWindow()) and allowed_at(
-            now.replace(minute=0) if now.minute < 50 else now,
-            make_zone_key([zone]),
-            CampaignWindow(),
-        ):
-            return zone
-    pytest.fail("no zone in calling hours found")
 
 
 def seed(app, zone: str) -> dict:

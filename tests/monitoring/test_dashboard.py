@@ -17,7 +17,6 @@ from sqlalchemy import select
 # handlers for every app the tests create (a handler registered after the first init_app
 # belongs to that app's server only).
 from phonebank.auth import events as auth_events  # noqa: F401  (connect, disconnect)
-from phonebank.calling import events as calling_events
 from phonebank.calling import queue
 from phonebank.calling import services as calling
 from phonebank.campaigns import services as campaigns
@@ -50,13 +49,11 @@ def at(hour: int, minute: int = 0, second: int = 0, day: int = 10) -> datetime:
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state(monkeypatch):
-    """No figures loop in the test process; no dirty marks or cached zone keys between tests
-    (campaign ids repeat across the SQLite and PostgreSQL runs)."""
-    started = []
-    monkeypatch.setattr(events, "start_figures_loop", started.append)
+    """No dirty marks or cached zone keys between tests (campaign ids repeat across the SQLite
+    and PostgreSQL runs)."""
     monitoring.take_dirty()
     queue._zone_keys.clear()
-    yield started
+    yield
     monitoring.take_dirty()
     queue._zone_keys.clear()
 
@@ -494,9 +491,6 @@ def socket_for(app, monkeypatch):
     """Signed-in Flask-SocketIO test clients (they receive the server's emits)."""
     from phonebank.extensions import socketio
 
-    # The calling events start the process's background loops; not in the test process.
-    monkeypatch.setattr(calling_events, "start_sweeper", lambda app: None)
-    monkeypatch.setattr(calling_events, "start_figures_loop", lambda app: None)
     made = []
 
     def connect(email: str):
@@ -547,7 +541,7 @@ def test_refused_watchers_get_no_pushes(people, socket_for, db):
     assert received(volunteer_socket, "dashboard.volunteer") == []
 
 
-def test_staff_and_assigned_lead_watch_with_a_snapshot(people, socket_for, _fresh_process_state):
+def test_staff_and_assigned_lead_watch_with_a_snapshot(people, socket_for):
     campaign = people["campaign"]
     for who in ("staff", "lead"):
         reply = watch(socket_for(people[who].email), campaign.id)
@@ -563,7 +557,6 @@ def test_staff_and_assigned_lead_watch_with_a_snapshot(people, socket_for, _fres
         assert state["volunteers"] == []
         assert state["figures"]["dials"] == 0
         assert set(state["figures"]["list"]) >= {"left_now", "total", "minutes_until_dry"}
-    assert len(_fresh_process_state) == 2  # the watch starts this process's figures loop
 
 
 def test_volunteer_changes_reach_watching_dashboards_after_commit(people, socket_for, db):
