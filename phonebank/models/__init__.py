@@ -23,6 +23,14 @@ from phonebank.models.campaign import (
     TargetStatus,
 )
 from phonebank.models.event import Attendance, Event, RsvpStatus
+from phonebank.models.integrations import (
+    ApiKey,
+    ApiRequest,
+    ApiScope,
+    ChangeEvent,
+    SubscriptionStatus,
+    WebhookSubscription,
+)
 from phonebank.models.lists import (
     FINISHED_LIST_STATUSES,
     ListCampaign,
@@ -67,6 +75,12 @@ from phonebank.models.user import (
 )
 
 __all__ = [
+    "ApiKey",
+    "ApiRequest",
+    "ApiScope",
+    "ChangeEvent",
+    "SubscriptionStatus",
+    "WebhookSubscription",
     "AnswerTally",
     "CallTally",
     "DoNotCallChange",

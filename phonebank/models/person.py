@@ -48,6 +48,9 @@ class Person(Base):
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Raised by every committed change to the person or what hangs off them
+    # (``supporters/changes.py``): the API's ETag, so a stale update is refused.
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     external_ids: Mapped[list[ExternalId]] = relationship(
         back_populates="person", cascade="all, delete-orphan"

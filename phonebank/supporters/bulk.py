@@ -26,6 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from phonebank.models import (
     Activity,
     Address,
+    ChangeEvent,
     CustomField,
     DoNotCallNumber,
     Email,
@@ -118,7 +119,28 @@ class BulkWriter:
         resolved = list(matched.values())
         resolved.extend(self._create(new_groups))
         self._write_details(resolved, lookup)
+        self._write_changes(resolved)
         return resolved
+
+    def _write_changes(self, resolved: list[Resolved]) -> None:
+        """The change feed's events for this batch (``supporters/changes.py``), in its
+        transaction: one ``person.created`` or ``person.updated`` per person; the version of
+        every person already in the store goes up."""
+        data = {"changes": ["import"], "source": self.source}
+        rows = [
+            (r.person_id, "person.created" if r.new else "person.updated", self.now, data)
+            for r in resolved
+        ]
+        self.copy(ChangeEvent.__table__, ("person_id", "type", "occurred_at", "data"), rows)
+        old = [{"pid": r.person_id} for r in resolved if not r.new]
+        if old:
+            table = Person.__table__
+            self.conn.execute(
+                table.update()
+                .where(table.c.id == bindparam("pid"))
+                .values(version=table.c.version + 1),
+                old,
+            )
 
     # --- matching --------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from phonebank.models import (
     User,
     utcnow,
 )
+from phonebank.supporters import changes
 from phonebank.supporters.zones import number_zones
 
 
@@ -246,6 +247,10 @@ def create_person(first_name: str = "", last_name: str = "", **flags: bool) -> P
         setattr(person, name, bool(value))
     db.session.add(person)
     db.session.flush()
+    changes.note(person.id, "name", created=True)
+    for name, value in flags.items():
+        if value:
+            changes.note(person.id, name)
     return person
 
 
@@ -306,9 +311,10 @@ def update_person(person: Person, **fields: Any) -> Person:
     if person.do_not_call and "do_not_call" in fields and not fields["do_not_call"]:
         raise SupporterError("a do-not-call request cannot be withdrawn by another module")
     for name, value in fields.items():
-        setattr(
-            person, name, _clean_name(value) if name in ("first_name", "last_name") else bool(value)
-        )
+        value = _clean_name(value) if name in ("first_name", "last_name") else bool(value)
+        if getattr(person, name) != value:
+            setattr(person, name, value)
+            changes.note(person.id, "name" if name in ("first_name", "last_name") else name)
     db.session.flush()
     return person
 
@@ -333,6 +339,7 @@ def set_person_flags(
     changed = [name for name, value in flags.items() if value and not getattr(person, name)]
     for name in changed:
         setattr(person, name, True)
+        changes.note(person.id, name)
     if changed:
         record_activity(
             person,
@@ -361,6 +368,7 @@ def add_external_id(person: Person, system: str, value: str) -> ExternalId:
     row = ExternalId(person=person, system=system, value=value)
     db.session.add(row)
     db.session.flush()
+    changes.note(person.id, "external_ids")
     return row
 
 
@@ -386,8 +394,10 @@ def add_phone(
             time_zones=" ".join(zones),
         )
         db.session.add(phone)
+        changes.note(person.id, "phones")
     elif phone.type == PhoneType.UNKNOWN and type != PhoneType.UNKNOWN:
         phone.type = PhoneType(type)
+        changes.note(person.id, "phones")
     db.session.flush()
     return phone
 
@@ -404,6 +414,7 @@ def mark_phone_bad(
     if phone.status != PhoneStatus.BAD or phone.status_reason != stored_reason:
         phone.status = PhoneStatus.BAD
         phone.status_reason = stored_reason
+        changes.note(phone.person_id, "phones")
         record_activity(
             phone.person,
             kind="phone_status",
@@ -441,6 +452,11 @@ def add_to_do_not_call(
             .on_conflict_do_nothing(index_elements=["number"])
         ).rowcount
         if added:
+            changes.emit(
+                "do_not_call.added",
+                None,
+                {"number": number, "reason": reason[:200], "source": source[:80]},
+            )
             db.session.add(
                 DoNotCallChange(
                     number=number,
@@ -465,6 +481,7 @@ def remove_from_do_not_call(number: str, reason: str, by: User) -> bool:
     if row is None:
         return False
     db.session.delete(row)
+    changes.emit("do_not_call.removed", None, {"number": number, "reason": reason[:200]})
     db.session.add(
         DoNotCallChange(
             number=number, action="removed", reason=reason[:200], source="staff", by_id=by.id
@@ -489,6 +506,7 @@ def add_email(
         email = Email(person=person, address=address, status=EmailStatus(status), source=source)
         db.session.add(email)
         db.session.flush()
+        changes.note(person.id, "emails")
     return email
 
 
@@ -501,6 +519,7 @@ def set_email_status(email: Email, status: EmailStatus, *, module: str, reason: 
     email = _survivor_email(email)
     if email.status != status:
         email.status = status
+        changes.note(email.person_id, "emails")
         record_activity(
             email.person,
             kind="email_status",
@@ -537,8 +556,10 @@ def add_address(
     if address is None:
         address = Address(person=person, time_zone=time_zone, source=source, **values)
         db.session.add(address)
+        changes.note(person.id, "addresses")
     elif time_zone and not address.time_zone:
         address.time_zone = time_zone
+        changes.note(person.id, "addresses")
     for existing in person.addresses:
         existing.is_primary = existing is address
     db.session.flush()
@@ -562,6 +583,7 @@ def tag_person(person: Person, name: str, source: str = "") -> bool:
     db.session.add(PersonTag(person_id=person.id, tag_id=tag.id, source=source))
     db.session.flush()
     db.session.expire(person, ["tags"])
+    changes.emit("tagging.added", person.id, {"tag": name, "source": source})
     return True
 
 
@@ -574,6 +596,7 @@ def untag_person(person: Person, name: str) -> bool:
     db.session.delete(link)
     db.session.flush()
     db.session.expire(person, ["tags"])
+    changes.emit("tagging.removed", person.id, {"tag": tag.name})
     return True
 
 
@@ -588,8 +611,10 @@ def set_custom_field(person: Person, name: str, value: str) -> CustomField:
     if field is None:
         field = CustomField(person=person, name=name, value=str(value))
         db.session.add(field)
-    else:
+        changes.note(person.id, "custom_fields")
+    elif field.value != str(value):
         field.value = str(value)
+        changes.note(person.id, "custom_fields")
     db.session.flush()
     return field
 
@@ -616,7 +641,30 @@ def record_activity(
     )
     db.session.add(activity)
     db.session.flush()
+    if kind in ACTIVITY_EVENTS:
+        changes.emit(
+            ACTIVITY_EVENTS[kind],
+            person.id,
+            {
+                **activity.payload,
+                "activity_id": activity.id,
+                "module": module,
+                "campaign_id": campaign_id,
+                "occurred_at": activity.occurred_at.isoformat(),
+            },
+        )
     return activity
+
+
+# History entries that are also change events of their own (the others are covered by the
+# person.updated event of the change they describe).
+ACTIVITY_EVENTS = {
+    "call": "canvass.recorded",
+    "call_correction": "canvass.corrected",
+    "canvass": "canvass.recorded",
+    "merge": "person.merged",
+    "rsvp": "attendance.recorded",
+}
 
 
 # A merge keeps the stronger of two statuses for the same address: opt-outs are never lost.
@@ -680,6 +728,7 @@ def merge_people(survivor: Person, duplicate: Person, *, module: str) -> Person:
         if getattr(duplicate, name):
             setattr(survivor, name, True)
     duplicate.merged_into_id = survivor.id
+    changes.touch(duplicate.id)
     record_activity(survivor, kind="merge", module=module, payload={"merged": duplicate.id})
     db.session.flush()
     return survivor
@@ -721,6 +770,7 @@ def create_event(
     )
     db.session.add(event)
     db.session.flush()
+    changes.emit("event.created", None, {"event_id": event.id, "title": event.title})
     return event
 
 
