@@ -85,6 +85,8 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from phonebank.api.pages import bp as integrations_bp
+    from phonebank.api.routes import bp as api_bp
     from phonebank.auth.routes import bp as auth_bp
     from phonebank.calling.routes import bp as calling_bp
     from phonebank.campaigns.routes import bp as campaigns_bp
@@ -106,6 +108,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(donotcall_bp)
     app.register_blueprint(calling_bp)
     app.register_blueprint(twilio_bp)
+    app.register_blueprint(api_bp)
+    app.register_blueprint(integrations_bp)
 
 
 def register_socket_handlers(app: Flask) -> None:

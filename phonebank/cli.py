@@ -63,9 +63,12 @@ DEMO_USERS = [
 def init_app(app: Flask) -> None:
     app.cli.add_command(create_user_command)
     app.cli.add_command(seed_demo_command)
+    from phonebank.api.cli import api_cli, webhooks_cli
     from phonebank.lists.cli import lists_cli
     from phonebank.results.cli import exports_cli, results_cli
 
+    app.cli.add_command(api_cli)
+    app.cli.add_command(webhooks_cli)
     app.cli.add_command(lists_cli)
     app.cli.add_command(exports_cli)
     app.cli.add_command(results_cli)

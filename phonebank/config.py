@@ -106,6 +106,11 @@ class Config:
     SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 15)
     RECONCILE_TALKING_AFTER_SECONDS = env_int("RECONCILE_TALKING_AFTER_SECONDS", 300)
     SESSION_ABANDON_SECONDS = env_int("SESSION_ABANDON_SECONDS", 15 * 60)
+    # Webhook deliveries: answer timeout, longest wait between retries, and how long a
+    # receiver may fail before its subscription is paused.
+    WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+    WEBHOOK_MAX_BACKOFF_SECONDS = env_int("WEBHOOK_MAX_BACKOFF_SECONDS", 3600)
+    WEBHOOK_GIVE_UP_HOURS = env_int("WEBHOOK_GIVE_UP_HOURS", 72)
     # A web process whose heartbeat is older than this is dead: its sockets are forgotten.
     PROCESS_DEAD_SECONDS = env_int("PROCESS_DEAD_SECONDS", 30)
     # Set by the WSGI entry point: start the heartbeat, sweeper and pushes with the process.

@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 from flask_login.utils import _create_identifier
 
+from phonebank.api import keys as api_keys
+from phonebank.api import webhooks
 from phonebank.auth import services as accounts
 from phonebank.calling import services as calling
 from phonebank.lists import events as list_events
@@ -48,6 +50,8 @@ A_LEADS = frozenset({"lead", "staff"})
 A_CALLERS = frozenset({"volunteer", "other_volunteer", "lead", "staff"})
 SESSION_HOLDERS = frozenset({"volunteer", "other_volunteer"})
 NOBODY: frozenset[str] = frozenset()  # Twilio's webhooks: a signature, not a person
+# The HTTP API: an API key, never a browser's cookies (answered 401 to every actor here).
+API_KEY_ONLY: frozenset[str] = frozenset({"an API key"})
 
 ALPHA, BETA = "Alpha secret campaign", "Beta secret campaign"
 ALPHA_VOTER, BETA_VOTER = "Alphavoter", "Betavoter"
@@ -166,6 +170,10 @@ def build_world(clock: Clock, variant: str = "in_call") -> World:
     )
     plist.status = ListStatus.DONE  # imported: its report and rejects can be downloaded
     invite = accounts.create_invite(users["staff"])
+    api_key, _ = api_keys.create_key("Matrix", ["people:read"], by=users["staff"])
+    subscription = webhooks.create_subscription(
+        "Matrix", "http://127.0.0.1:9/hook", [], by=users["staff"]
+    )
     job = jobs.create_job(users["staff"], ExportKind.CALLS, alpha)
     job.status, job.stored_name, job.filename = ExportStatus.DONE, "matrix.csv", "calls.csv"
     (jobs.export_dir() / "matrix.csv").write_text(f"name\n{ALPHA}\n")
@@ -179,6 +187,8 @@ def build_world(clock: Clock, variant: str = "in_call") -> World:
         list=plist.id,
         invite=invite.id,
         job=job.id,
+        api_key=api_key.id,
+        subscription=subscription.id,
         user=users["other_volunteer"].id,
         member=users["other_volunteer"].id,
     )
@@ -303,6 +313,43 @@ ROUTES: dict[tuple[str, str], tuple[str, dict[str, str], frozenset[str]]] = {
         STAFF,
     ),
     ("donotcall.export", "POST"): ("/do-not-call/export", {}, STAFF),
+    ("integrations.index", "GET"): ("/integrations", {}, STAFF),
+    ("integrations.create_key", "POST"): (
+        "/integrations/keys",
+        {"name": "K", "scopes": "people:read"},
+        STAFF,
+    ),
+    ("integrations.revoke_key", "POST"): ("/integrations/keys/{api_key}/revoke", {}, STAFF),
+    ("integrations.create_webhook", "POST"): (
+        "/integrations/webhooks",
+        {"name": "W", "url": "http://127.0.0.1:9/w"},
+        STAFF,
+    ),
+    ("integrations.webhook_action", "POST"): (
+        "/integrations/webhooks/{subscription}/pause",
+        {},
+        STAFF,
+    ),
+    ("api.openapi", "GET"): ("/api/v1/openapi.json", {}, EVERYONE),
+    ("api.list_people", "GET"): ("/api/v1/people", {}, API_KEY_ONLY),
+    ("api.create_person", "POST"): ("/api/v1/people", {}, API_KEY_ONLY),
+    ("api.get_person", "GET"): ("/api/v1/people/1", {}, API_KEY_ONLY),
+    ("api.update_person", "PATCH"): ("/api/v1/people/1", {}, API_KEY_ONLY),
+    ("api.person_taggings", "GET"): ("/api/v1/people/1/taggings", {}, API_KEY_ONLY),
+    ("api.add_tagging", "POST"): ("/api/v1/people/1/taggings", {}, API_KEY_ONLY),
+    ("api.remove_tagging", "DELETE"): ("/api/v1/people/1/taggings/x", {}, API_KEY_ONLY),
+    ("api.list_tags", "GET"): ("/api/v1/tags", {}, API_KEY_ONLY),
+    ("api.list_questions", "GET"): ("/api/v1/questions", {}, API_KEY_ONLY),
+    ("api.list_canvasses", "GET"): ("/api/v1/canvasses", {}, API_KEY_ONLY),
+    ("api.record_canvass", "POST"): ("/api/v1/canvasses", {}, API_KEY_ONLY),
+    ("api.list_events", "GET"): ("/api/v1/events", {}, API_KEY_ONLY),
+    ("api.create_event", "POST"): ("/api/v1/events", {}, API_KEY_ONLY),
+    ("api.get_event", "GET"): ("/api/v1/events/1", {}, API_KEY_ONLY),
+    ("api.list_attendances", "GET"): ("/api/v1/events/1/attendances", {}, API_KEY_ONLY),
+    ("api.record_attendance", "POST"): ("/api/v1/events/1/attendances", {}, API_KEY_ONLY),
+    ("api.list_do_not_call", "GET"): ("/api/v1/do_not_call", {}, API_KEY_ONLY),
+    ("api.add_do_not_call", "POST"): ("/api/v1/do_not_call", {}, API_KEY_ONLY),
+    ("api.list_changes", "GET"): ("/api/v1/changes", {}, API_KEY_ONLY),
     ("twilio_hooks.voice_client", "POST"): ("/twilio/voice/client", {}, NOBODY),
     ("twilio_hooks.voice_volunteer", "POST"): (
         "/twilio/voice/volunteer?session={session}",
@@ -351,7 +398,9 @@ def test_route(world_app, route):
         location = response.headers.get("Location", "")
         body = response.get_data(as_text=True)
         response.close()
-        if actor in allowed:
+        if allowed is API_KEY_ONLY:
+            assert response.status_code == 401, where  # cookies open nothing in the API
+        elif actor in allowed:
             # (a wrong password at sign-in is answered 401: that is the page working)
             assert response.status_code not in (403, 404), where
             assert response.status_code != 401 or route == ("auth.login", "POST"), where

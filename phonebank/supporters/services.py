@@ -290,6 +290,35 @@ def find_or_create_person(
     return person
 
 
+def match_person(
+    first_name: str = "",
+    last_name: str = "",
+    *,
+    external_ids: Iterable[tuple[str, str]] = (),
+    numbers: Iterable[str] = (),
+    emails: Iterable[str] = (),
+) -> tuple[Person | None, str | None]:
+    """The store's matching rules, saying which one matched: an external id, then a phone
+    number with the same name (or the only holder, when no name is given), then an email
+    address with the same name. Numbers are E.164 and emails normalised already."""
+    for system, value in external_ids:
+        person = find_person_by_external_id(system, value)
+        if person is not None:
+            return person, "external_id"
+    for number in numbers:
+        candidates = find_people_by_phone(number)
+        person = _same_name(candidates, first_name, last_name) or (
+            candidates[0] if len(candidates) == 1 and not (first_name or last_name) else None
+        )
+        if person is not None:
+            return person, "phone"
+    for address in emails:
+        person = _same_name(find_people_by_email(address), first_name, last_name)
+        if person is not None:
+            return person, "email"
+    return None, None
+
+
 def _same_name(people: list[Person], first_name: str, last_name: str) -> Person | None:
     first, last = _clean_name(first_name).casefold(), _clean_name(last_name).casefold()
     for person in people:
