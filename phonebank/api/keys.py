@@ -96,6 +96,18 @@ def authenticate(token: str) -> ApiKey | None:
     return key
 
 
+_last_used: dict[int, float] = {}
+
+
+def due_for_last_used(key_id: int, every: float = 60.0) -> bool:
+    """Whether this process should write the key's ``last_used_at`` now (once a minute)."""
+    now = time.monotonic()
+    if now - _last_used.get(key_id, -every) >= every:
+        _last_used[key_id] = now
+        return True
+    return False
+
+
 # --- rate limits ---------------------------------------------------------------------------
 
 

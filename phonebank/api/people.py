@@ -10,11 +10,18 @@ from sqlalchemy import select, update
 
 from phonebank.extensions import db
 from phonebank.models import (
+    Address,
     Campaign,
     CampaignTarget,
+    CustomField,
+    Email,
     EmailStatus,
+    ExternalId,
     Person,
+    PersonTag,
+    Phone,
     PhoneType,
+    Tag,
 )
 from phonebank.supporters import services as supporters
 from phonebank.supporters.services import PERSON_FLAGS, SupporterError
@@ -32,45 +39,133 @@ class ApiError(Exception):
 
 
 def person_json(person: Person) -> dict[str, Any]:
-    return {
-        "id": person.id,
-        "version": person.version,
-        "given_name": person.first_name,
-        "family_name": person.last_name,
-        "identifiers": [f"phonebank:{person.id}"]
-        + [f"{e.system}:{e.value}" for e in person.external_ids],
-        "phone_numbers": [
-            {
-                "number": p.number,
-                "number_type": p.type.value,
-                "status": p.status.value,
-                "primary": i == 0,
-            }
-            for i, p in enumerate(person.phones)
-        ],
-        "email_addresses": [
-            {"address": e.address, "status": e.status.value, "primary": i == 0}
-            for i, e in enumerate(person.emails)
-        ],
-        "postal_addresses": [
-            {
-                "address_lines": [line for line in (a.line1, a.line2) if line],
-                "locality": a.city,
-                "region": a.region,
-                "postal_code": a.postcode,
-                "country": a.country,
-                "time_zone": a.time_zone,
-                "primary": a.is_primary,
-            }
-            for a in person.addresses
-        ],
-        "custom_fields": {f.name: f.value for f in person.custom_fields},
-        "tags": [t.name for t in person.tags],
-        "flags": {name: bool(getattr(person, name)) for name in PERSON_FLAGS},
-        "merged_into": person.merged_into_id,
-        "created_date": person.created_at.isoformat(),
-        "modified_date": person.updated_at.isoformat(),
+    return people_json([person.id])[0]
+
+
+def people_json(ids: list[int]) -> list[dict[str, Any]]:
+    """People by id, in the order given, read with one plain query per table (no ORM objects:
+    a page of 100 people is seven queries and a few thousand dict items)."""
+    if not ids:
+        return []
+    session = db.session
+    people = {
+        row.id: row
+        for row in session.execute(
+            select(
+                Person.id,
+                Person.version,
+                Person.first_name,
+                Person.last_name,
+                Person.merged_into_id,
+                Person.created_at,
+                Person.updated_at,
+                *(getattr(Person, name) for name in PERSON_FLAGS),
+            ).where(Person.id.in_(ids))
+        )
     }
+    held: dict[str, dict[int, list]] = {
+        key: {pid: [] for pid in people}
+        for key in ("ids", "phones", "emails", "addresses", "tags", "fields")
+    }
+
+    def collect(key: str, query) -> None:
+        for row in session.execute(query):
+            held[key][row[0]].append(row)
+
+    collect(
+        "ids",
+        select(ExternalId.person_id, ExternalId.system, ExternalId.value)
+        .where(ExternalId.person_id.in_(ids))
+        .order_by(ExternalId.id),
+    )
+    collect(
+        "phones",
+        select(Phone.person_id, Phone.number, Phone.type, Phone.status)
+        .where(Phone.person_id.in_(ids))
+        .order_by(Phone.id),
+    )
+    collect(
+        "emails",
+        select(Email.person_id, Email.address, Email.status)
+        .where(Email.person_id.in_(ids))
+        .order_by(Email.id),
+    )
+    collect(
+        "addresses",
+        select(
+            Address.person_id,
+            Address.line1,
+            Address.line2,
+            Address.city,
+            Address.region,
+            Address.postcode,
+            Address.country,
+            Address.time_zone,
+            Address.is_primary,
+        )
+        .where(Address.person_id.in_(ids))
+        .order_by(Address.id),
+    )
+    collect(
+        "tags",
+        select(PersonTag.person_id, Tag.name)
+        .join(Tag, Tag.id == PersonTag.tag_id)
+        .where(PersonTag.person_id.in_(ids))
+        .order_by(Tag.name),
+    )
+    collect(
+        "fields",
+        select(CustomField.person_id, CustomField.name, CustomField.value)
+        .where(CustomField.person_id.in_(ids))
+        .order_by(CustomField.name),
+    )
+    answer = []
+    for pid in ids:
+        p = people.get(pid)
+        if p is None:
+            continue
+        answer.append(
+            {
+                "id": p.id,
+                "version": p.version,
+                "given_name": p.first_name,
+                "family_name": p.last_name,
+                "identifiers": [f"phonebank:{p.id}"]
+                + [f"{r.system}:{r.value}" for r in held["ids"][pid]],
+                "phone_numbers": [
+                    {
+                        "number": r.number,
+                        "number_type": str(r.type),
+                        "status": str(r.status),
+                        "primary": i == 0,
+                    }
+                    for i, r in enumerate(held["phones"][pid])
+                ],
+                "email_addresses": [
+                    {"address": r.address, "status": str(r.status), "primary": i == 0}
+                    for i, r in enumerate(held["emails"][pid])
+                ],
+                "postal_addresses": [
+                    {
+                        "address_lines": [line for line in (r.line1, r.line2) if line],
+                        "locality": r.city,
+                        "region": r.region,
+                        "postal_code": r.postcode,
+                        "country": r.country,
+                        "time_zone": r.time_zone,
+                        "primary": r.is_primary,
+                    }
+                    for r in held["addresses"][pid]
+                ],
+                "custom_fields": {r.name: r.value for r in held["fields"][pid]},
+                "tags": [r.name for r in held["tags"][pid]],
+                "flags": {name: bool(getattr(p, name)) for name in PERSON_FLAGS},
+                "merged_into": p.merged_into_id,
+                "created_date": p.created_at.isoformat(),
+                "modified_date": p.updated_at.isoformat(),
+            }
+        )
+    return answer
 
 
 # --- parsing what integrations send ----------------------------------------------------------

@@ -11,8 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import insert, select, update
 
 from phonebank.api import keys
 from phonebank.api.people import (
@@ -22,11 +21,13 @@ from phonebank.api.people import (
     lock_version,
     on_campaign,
     parse_person,
+    people_json,
     person_json,
 )
 from phonebank.extensions import csrf, db
 from phonebank.models import (
     Activity,
+    ApiKey,
     ApiRequest,
     ApiScope,
     Attendance,
@@ -122,24 +123,30 @@ def error(exc: ApiError):
 
 @bp.after_request
 def log_request(response):
-    """Every API call is logged: key, method, path, status, time."""
+    """Every API call is logged: key, method, path, status, time. (A key's ``last_used_at``
+    is written at most once a minute per process, so busy keys do not queue on its row.)"""
     key = getattr(g, "api_key", None)
     started = getattr(g, "api_started", None)
     try:
-        if db.session.is_active:
-            db.session.rollback()
-        db.session.add(
-            ApiRequest(
-                key_id=key.id if key is not None else None,
-                method=request.method,
-                path=request.full_path.rstrip("?")[:300],
-                status=response.status_code,
-                ip=(request.remote_addr or "")[:64],
-                milliseconds=int((time.monotonic() - started) * 1000) if started else 0,
-            )
+        db.session.rollback()
+        db.session.execute(
+            insert(ApiRequest.__table__),
+            {
+                "key_id": key.id if key is not None else None,
+                "at": utcnow(),
+                "method": request.method,
+                "path": request.full_path.rstrip("?")[:300],
+                "status": response.status_code,
+                "ip": (request.remote_addr or "")[:64],
+                "milliseconds": int((time.monotonic() - started) * 1000) if started else 0,
+            },
         )
-        if key is not None:
-            key.last_used_at = utcnow()
+        if key is not None and keys.due_for_last_used(key.id):
+            db.session.execute(
+                update(ApiKey.__table__)
+                .where(ApiKey.__table__.c.id == key.id)
+                .values(last_used_at=utcnow())
+            )
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -236,17 +243,6 @@ def module_name() -> str:
 # --- people --------------------------------------------------------------------------------
 
 
-def _people_query():
-    return select(Person).options(
-        selectinload(Person.external_ids),
-        selectinload(Person.phones),
-        selectinload(Person.emails),
-        selectinload(Person.addresses),
-        selectinload(Person.tags),
-        selectinload(Person.custom_fields),
-    )
-
-
 @bp.get("/people")
 @api_view(ApiScope.READ_PEOPLE)
 def list_people():
@@ -254,7 +250,7 @@ def list_people():
     ``identifier`` narrow the list. Merged-away records are left out."""
     limit, after = limit_arg(), int_arg("after")
     query = (
-        _people_query()
+        select(Person.id)
         .where(Person.id > after, Person.merged_into_id.is_(None))
         .order_by(Person.id)
         .limit(limit)
@@ -277,7 +273,7 @@ def list_people():
         query = query.where(Person.id == (found.id if found else -1))
     if restricted_campaign() is not None:
         query = query.where(on_campaign(restricted_campaign()))
-    people = [person_json(p) for p in db.session.scalars(query)]
+    people = people_json(list(db.session.scalars(query)))
     db.session.rollback()
     return jsonify(page(people, lambda p: p["id"], limit))
 
