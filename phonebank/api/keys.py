@@ -12,6 +12,7 @@ import hmac
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy import select
@@ -83,17 +84,34 @@ def revoke_key(key: ApiKey) -> None:
         db.session.flush()
 
 
-def authenticate(token: str) -> ApiKey | None:
-    """The active key this token belongs to, or None."""
+@dataclass(frozen=True)
+class KeyInfo:
+    """What a request needs of its key, read once (and unaffected by the request's commits)."""
+
+    id: int
+    name: str
+    scopes: tuple[str, ...]
+    campaign_id: int | None
+    rate_per_minute: int
+
+
+def authenticate(token: str) -> KeyInfo | None:
+    """The active key this token belongs to, or None. Read on every request, so a revoked
+    key stops at once."""
     parts = token.split("_")
     if len(parts) < 3 or parts[0] != "pb":
         return None
-    key = db.session.scalar(select(ApiKey).where(ApiKey.prefix == f"pb_{parts[1]}"))
-    if key is None or key.revoked_at is not None:
+    table = ApiKey.__table__
+    row = (
+        db.session.connection()
+        .execute(select(table).where(table.c.prefix == f"pb_{parts[1]}"))
+        .first()
+    )
+    if row is None or row.revoked_at is not None:
         return None
-    if not hmac.compare_digest(key.secret_hash, _hash(token)):
+    if not hmac.compare_digest(row.secret_hash, _hash(token)):
         return None
-    return key
+    return KeyInfo(row.id, row.name, tuple(row.scopes or ()), row.campaign_id, row.rate_per_minute)
 
 
 _last_used: dict[int, float] = {}
@@ -131,7 +149,7 @@ class RateLimiter:
             self._redis, self._redis_url = redis.Redis.from_url(url), url
         return self._redis
 
-    def hit(self, key: ApiKey) -> int | None:
+    def hit(self, key: KeyInfo) -> int | None:
         """Count one request; None if allowed, else the seconds until the window resets."""
         now = time.time()
         window = int(now // 60)

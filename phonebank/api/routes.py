@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 
 from phonebank.api import keys
 from phonebank.api.people import (
@@ -141,6 +141,10 @@ def log_request(response):
                 "milliseconds": int((time.monotonic() - started) * 1000) if started else 0,
             },
         )
+        if db.session.get_bind().dialect.name == "postgresql":
+            # A request log entry may be lost if PostgreSQL itself crashes in the next moment;
+            # not waiting for its WAL flush halves the cost of logging every call.
+            db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
         if key is not None and keys.due_for_last_used(key.id):
             db.session.execute(
                 update(ApiKey.__table__)
@@ -281,8 +285,11 @@ def list_people():
 @bp.get("/people/<int:person_id>")
 @api_view(ApiScope.READ_PEOPLE)
 def get_person(person_id: int):
-    person = person_or_404(person_id)
-    payload = person_json(person)
+    found = people_json([person_id]) if restricted_campaign() is None else []
+    if found and found[0]["merged_into"] is None:
+        payload = found[0]  # the common case, in two queries
+    else:  # merged away (answer with the survivor), or a key for one campaign
+        payload = person_json(person_or_404(person_id))
     db.session.rollback()
     return with_etag(payload)
 
