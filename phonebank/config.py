@@ -106,6 +106,9 @@ class Config:
     SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 15)
     RECONCILE_TALKING_AFTER_SECONDS = env_int("RECONCILE_TALKING_AFTER_SECONDS", 300)
     SESSION_ABANDON_SECONDS = env_int("SESSION_ABANDON_SECONDS", 15 * 60)
+    # Where Twilio fetches TwiML when a call's own cannot be had; best hosted apart from
+    # phonebank (static/twiml/fallback.xml on a CDN or in a TwiML Bin). Unset: phonebank's own.
+    TWIML_FALLBACK_URL = env("TWIML_FALLBACK_URL") or None
     # Webhook deliveries: answer timeout, longest wait between retries, and how long a
     # receiver may fail before its subscription is paused.
     WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)

@@ -357,6 +357,7 @@ ROUTES: dict[tuple[str, str], tuple[str, dict[str, str], frozenset[str]]] = {
         NOBODY,
     ),
     ("twilio_hooks.voice_voter", "POST"): ("/twilio/voice/voter?call=1", {}, NOBODY),
+    ("twilio_hooks.voice_fallback", "POST"): ("/twilio/voice/fallback?leg=voter", {}, NOBODY),
     ("twilio_hooks.voicemail_left", "POST"): ("/twilio/voice/voicemail-left?call=1", {}, NOBODY),
     ("twilio_hooks.status_voter", "POST"): ("/twilio/status/voter?call=1", {}, NOBODY),
     ("twilio_hooks.status_audio", "POST"): ("/twilio/status/audio?session={session}", {}, NOBODY),

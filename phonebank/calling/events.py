@@ -145,6 +145,7 @@ def on_audio_connect(data):
             status_url=urls.status_url,
             amd_url=None,
             timeout=30,
+            fallback_url=urls.fallback_url,
         )
         session.audio_call_sid = sid
         db.session.commit()

@@ -350,6 +350,7 @@ def place_call(call_id: int) -> None:
             status_url=urls.status_url,
             amd_url=urls.amd_url,
             timeout=timeout,
+            fallback_url=urls.fallback_url,
         )
     except ProviderUnreachable as exc:
         # Twilio may have placed the call before its answer was lost: look before deciding

@@ -63,6 +63,7 @@ class TelephonyProvider(Protocol):
         status_url: str,
         amd_url: str | None,
         timeout: int,
+        fallback_url: str | None = None,
     ) -> str: ...
 
     def redirect(self, sid: str, twiml: str) -> None: ...
@@ -119,15 +120,17 @@ class TwilioProvider:
             log.warning("twilio unreachable (%s): %s", what, exc)
             raise ProviderUnreachable(f"Could not reach Twilio to {what}.") from exc
 
-    def dial(self, *, to, from_, answer_url, status_url, amd_url, timeout) -> str:
+    def dial(self, *, to, from_, answer_url, status_url, amd_url, timeout, fallback_url=None):
         options = {}
+        if fallback_url:
+            options.update(fallback_url=fallback_url, fallback_method="POST")
         if amd_url:
-            options = {
-                "machine_detection": "DetectMessageEnd",
-                "async_amd": "true",
-                "async_amd_status_callback": amd_url,
-                "async_amd_status_callback_method": "POST",
-            }
+            options.update(
+                machine_detection="DetectMessageEnd",
+                async_amd="true",
+                async_amd_status_callback=amd_url,
+                async_amd_status_callback_method="POST",
+            )
         call = self._call(
             "place the call",
             self.client.calls.create,

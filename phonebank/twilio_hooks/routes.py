@@ -153,6 +153,29 @@ def voice_voter():
     return twiml(conference_twiml(session.conference_name))
 
 
+FALLBACK_MESSAGES = {
+    "voter": "Sorry, we could not connect you to a volunteer just now. "
+    "We will try again another time. Thank you, and goodbye.",
+    "volunteer": "Sorry, phonebank could not connect your phone just now. "
+    "Please try again from the calling page in a moment.",
+}
+
+
+@bp.post("/voice/fallback")
+@signed_by_twilio
+def voice_fallback():
+    """Twilio's fallback when a call's own TwiML failed: a polite goodbye, never "an
+    application error has occurred". (The call's status callbacks still settle it.)"""
+    leg = request.args.get("leg", "voter")
+    log.warning(
+        "TwiML fallback for a %s leg: Twilio reports %s at %s",
+        leg,
+        request.form.get("ErrorCode", "?"),
+        request.form.get("ErrorUrl", "?"),
+    )
+    return twiml(hangup_twiml(FALLBACK_MESSAGES.get(leg, FALLBACK_MESSAGES["voter"])))
+
+
 @bp.post("/status/voter")
 @signed_by_twilio
 def status_voter():

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask import current_app
+
 from phonebank.hosts import public_url
 
 
@@ -18,6 +20,16 @@ class CallUrls:
     answer_url: str
     status_url: str
     amd_url: str | None
+    fallback_url: str | None = None
+
+
+def fallback_url(leg: str) -> str:
+    """Where Twilio fetches TwiML when a call's own TwiML cannot be had (phonebank down, or
+    answering with an error): ``PHONEBANK_TWIML_FALLBACK_URL`` when set (best hosted apart
+    from phonebank, e.g. ``static/twiml/fallback.xml`` on a CDN or in a TwiML Bin), else
+    phonebank's own polite goodbye (which helps when only a request failed)."""
+    configured = current_app.config.get("TWIML_FALLBACK_URL")
+    return configured or public_url(f"/twilio/voice/fallback?leg={leg}")
 
 
 def voter_call_urls(call_id: int) -> CallUrls:
@@ -26,6 +38,7 @@ def voter_call_urls(call_id: int) -> CallUrls:
         answer_url=public_url(f"/twilio/voice/voter?call={call_id}"),
         status_url=public_url(f"/twilio/status/voter?call={call_id}"),
         amd_url=public_url(f"/twilio/amd?call={call_id}"),
+        fallback_url=fallback_url("voter"),
     )
 
 
@@ -40,6 +53,7 @@ def volunteer_phone_urls(session_id: int) -> CallUrls:
         answer_url=public_url(f"/twilio/voice/volunteer?session={session_id}"),
         status_url=public_url(f"/twilio/status/audio?session={session_id}"),
         amd_url=None,
+        fallback_url=fallback_url("volunteer"),
     )
 
 
