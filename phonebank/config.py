@@ -105,6 +105,8 @@ class Config:
     ACCESS_TOKEN_TTL_SECONDS = env_int("ACCESS_TOKEN_TTL_SECONDS", 3600)
     SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 15)
     RECONCILE_TALKING_AFTER_SECONDS = env_int("RECONCILE_TALKING_AFTER_SECONDS", 300)
+    # A call still ringing this long after its ring timeout is asked about at Twilio.
+    RECONCILE_RINGING_MARGIN_SECONDS = env_int("RECONCILE_RINGING_MARGIN_SECONDS", 60)
     SESSION_ABANDON_SECONDS = env_int("SESSION_ABANDON_SECONDS", 15 * 60)
     # Where Twilio fetches TwiML when a call's own cannot be had; best hosted apart from
     # phonebank (static/twiml/fallback.xml on a CDN or in a TwiML Bin). Unset: phonebank's own.

@@ -25,6 +25,7 @@ class Notice(enum.StrEnum):
     BUSY = "busy"  # every candidate was taken by others at the same moment; try again
     MACHINE = "machine"
     VOTER_WITHDRAWN = "voter_withdrawn"
+    CLAIM_EXPIRED = "claim_expired"  # the person in preview went to someone else
     CALL_LIMIT = "call_limit"
     PROVIDER_ERROR = "provider_error"
     ERROR = "error"

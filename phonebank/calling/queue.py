@@ -269,6 +269,31 @@ def finish_target(target: CampaignTarget, reason: str) -> None:
     db.session.flush()
 
 
+def renew_present_claims(now: datetime | None = None) -> int:
+    """Claims on the card of a volunteer who is there (a live socket) are renewed: a preview
+    the volunteer is looking at stays theirs however long they read (the sweeper runs this,
+    before releasing expired claims)."""
+    from phonebank.models import CallingSession, SocketConnection
+
+    now = now or utcnow()
+    lease = timedelta(seconds=int(current_app.config["CLAIM_LEASE_SECONDS"]))
+    on_cards = select(CallingSession.current_target_id).where(
+        CallingSession.ended_at.is_(None),
+        CallingSession.current_target_id.is_not(None),
+        CallingSession.user_id.in_(select(SocketConnection.user_id)),
+    )
+    result = db.session.execute(
+        update(CampaignTarget)
+        .where(
+            CampaignTarget.status == TargetStatus.CLAIMED,
+            CampaignTarget.id.in_(on_cards),
+        )
+        .values(lease_expires_at=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
 def release_expired_claims(now: datetime | None = None) -> int:
     """Claims whose lease ran out go back to the queue (the sweeper runs this)."""
     now = now or utcnow()

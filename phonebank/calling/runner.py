@@ -23,7 +23,9 @@ from phonebank.models import (
     CallingSession,
     CallStatus,
     Campaign,
+    CampaignTarget,
     SocketConnection,
+    TargetStatus,
     utcnow,
 )
 from phonebank.telephony.provider import ProviderCall, TelephonyError, UnknownCall, get_provider
@@ -138,18 +140,54 @@ def sweep() -> dict[str, int]:
     abandoned sessions, then ready volunteers waiting for a voter."""
     now = utcnow()
     forgotten = background.forget_dead_processes(now)
+    queue.renew_present_claims(now)
     released = queue.release_expired_claims(now)
     db.session.commit()
+    cleared = clear_lost_claims()
     reconciled = reconcile_calls(now)
     ended = end_abandoned_sessions(now)
     advanced = advance_waiting_sessions()
     return {
         "forgotten_connections": forgotten,
         "released": released,
+        "cleared_cards": cleared,
         "reconciled": reconciled,
         "ended_sessions": ended,
         "advanced": advanced,
     }
+
+
+def clear_lost_claims() -> int:
+    """Cards showing a person whose claim has gone (expired, then released or taken by
+    someone else) are cleared with an honest notice; a present, ready volunteer then gets the
+    next voter from ``advance_waiting_sessions``. Commits."""
+    stale = list(
+        db.session.scalars(
+            select(CallingSession.id)
+            .join(CampaignTarget, CampaignTarget.id == CallingSession.current_target_id)
+            .where(
+                CallingSession.ended_at.is_(None),
+                CallingSession.current_call_id.is_(None),
+                (CampaignTarget.status != TargetStatus.CLAIMED)
+                | (CampaignTarget.claimed_by_id != CallingSession.user_id),
+            )
+        )
+    )
+    db.session.commit()
+    for session_id in stale:
+        session = services.lock_session(session_id)
+        target = session.current_target if session is not None else None
+        if (
+            target is not None
+            and session.current_call_id is None
+            and (target.status != TargetStatus.CLAIMED or target.claimed_by_id != session.user_id)
+        ):
+            session.current_target_id = None
+            session.notice = {"reason": Notice.CLAIM_EXPIRED}
+            services.touch(session)
+            services.publish_session_state(session)
+        db.session.commit()
+    return len(stale)
 
 
 def advance_waiting_sessions(limit: int = 200) -> int:
@@ -181,8 +219,13 @@ def reconcile_calls(now) -> int:
     ringing past the ring timeout, talking for longer than the check interval (asked again at
     most once per interval), or never confirmed as placed."""
     config = current_app.config
-    ring_limit = now - timedelta(seconds=int(config["RING_TIMEOUT_SECONDS"]) + 60)
+    ring_limit = now - timedelta(
+        seconds=int(config["RING_TIMEOUT_SECONDS"])
+        + int(config["RECONCILE_RINGING_MARGIN_SECONDS"])
+    )
     talk_limit = now - timedelta(seconds=int(config["RECONCILE_TALKING_AFTER_SECONDS"]))
+    # A dial whose answer never came: looked for again once Twilio has had time to act on it.
+    unconfirmed = now - timedelta(seconds=max(5.0, 3 * float(config["TWILIO_TIMEOUT_SECONDS"])))
     pending = [CallStatus.QUEUED, CallStatus.INITIATED, CallStatus.RINGING]
     ids = list(
         db.session.scalars(
@@ -197,7 +240,7 @@ def reconcile_calls(now) -> int:
                         & (Call.answered_at < talk_limit)
                         & ((Call.checked_at.is_(None)) | (Call.checked_at < talk_limit))
                     )
-                    | ((Call.status == CallStatus.CREATED) & (Call.created_at < ring_limit))
+                    | ((Call.status == CallStatus.CREATED) & (Call.created_at < unconfirmed))
                 ),
             )
             .order_by(Call.id)

@@ -259,9 +259,12 @@ def prepare_call(session: CallingSession) -> Call | None:
     if session.current_call_id is not None:
         raise CallingError("A call is already in progress.")
     if target.status != TargetStatus.CLAIMED or target.claimed_by_id != session.user_id:
+        # The claim ran out and someone else has the person: say so, and on to the next one
+        # (returned, not raised, so the caller commits the cleared card and advances).
         session.current_target_id = None
+        session.notice = {"reason": Notice.CLAIM_EXPIRED}
         touch(session)
-        raise CallingError("This person is no longer assigned to you; getting the next one.")
+        return None
     if session.campaign.dialing_mode != DialingMode.MANUAL and not audio_ready(session):
         raise CallingError("Connect your audio first.")
     campaign = session.campaign
@@ -352,17 +355,17 @@ def place_call(call_id: int) -> None:
             timeout=timeout,
             fallback_url=urls.fallback_url,
         )
-    except ProviderUnreachable as exc:
-        # Twilio may have placed the call before its answer was lost: look before deciding
-        # nothing was dialed (the sweeper looks again if Twilio is still out of reach).
+    except ProviderUnreachable:
+        # Twilio may have placed the call before its answer was lost, or may still be about
+        # to (a slow request takes effect after we stop waiting): look now, and if it is not
+        # there yet leave the call to the sweeper, which looks again a little later and only
+        # then decides nothing was dialed.
         try:
             found = find_placed_call(call_id, number, caller_id, created_at)
         except TelephonyError:
-            log.warning("call %s: placing it went unanswered; the sweeper will check", call_id)
-            return
+            found = False
         if not found:
-            dial_failed(call_id, str(exc))
-            db.session.commit()
+            log.warning("call %s: placing it went unanswered; the sweeper will check", call_id)
         return
     except TelephonyError as exc:  # refused: nothing was placed
         dial_failed(call_id, str(exc))

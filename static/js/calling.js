@@ -371,6 +371,7 @@
     list_finished: "This list is finished. Thank you!",
     machine: "That was an answering machine; the message is being left for you.",
     voter_withdrawn: "That voter can no longer be called; getting the next one.",
+    claim_expired: "That voter was waiting too long and went back to the list; here is the next one.",
     call_limit: "That voter has had as many calls as their state allows in 24 hours; getting the next one.",
     provider_error: "The call could not be placed.",
     lead_message: "Message from your lead —",

@@ -149,3 +149,65 @@ def test_only_a_serving_process_starts_background_work(monkeypatch):
         {"ENV_NAME": "testing", "SQLALCHEMY_DATABASE_URI": "sqlite://", "BACKGROUND_WORK": True}
     )
     assert started == [app]
+
+
+# --- claims on a volunteer's card ----------------------------------------------------------
+
+
+def test_a_preview_the_volunteer_is_looking_at_stays_theirs(db, now, app):
+    from phonebank.calling import services as calling
+
+    zone = open_zone()
+    campaign = make_campaign(dialing_mode="preview")
+    enlist(campaign, *[make_person(f"L{i}", zone=zone, state=state_of(zone)) for i in range(2)])
+    reading = open_session(campaign)
+    target = calling.present_next_voter(reading)
+    db.session.add(WebProcess(id="live", beat_at=now))
+    connect(db, reading, "live")
+    target.lease_expires_at = now - timedelta(seconds=1)  # read for longer than the lease
+    db.session.commit()
+
+    runner.sweep()
+
+    db.session.expire_all()
+    held = target_of(campaign, target.person)
+    assert held.status == TargetStatus.CLAIMED and held.claimed_by_id == reading.user_id
+    assert held.lease_expires_at > now
+    assert db.session.get(CallingSession, reading.id).current_target_id == held.id
+
+
+def test_a_claim_lost_while_away_is_cleared_from_the_card_honestly(db, now, app):
+    from phonebank.calling import services as calling
+
+    zone = open_zone()
+    campaign = make_campaign(dialing_mode="preview")
+    people = [make_person(f"M{i}", zone=zone, state=state_of(zone)) for i in range(3)]
+    enlist(campaign, *people)
+    away = open_session(campaign)
+    target = calling.present_next_voter(away)
+    target.lease_expires_at = now - timedelta(seconds=1)
+    seen(away, 10, now)  # no socket: the page is closed, the session not yet abandoned
+    db.session.commit()
+    other = open_session(campaign)
+    taken = calling.present_next_voter(other)  # the expired claim is free to take
+    assert taken.id == target.id
+    db.session.commit()
+
+    # Coming back and pressing Call: the card is cleared with a notice, not an error that
+    # leaves the same voter there.
+    session = calling.lock_session(away.id)
+    assert calling.prepare_call(session) is None
+    assert session.current_target_id is None
+    assert session.notice["reason"] == "claim_expired"
+    db.session.rollback()
+
+    # And the sweeper clears it anyway if the volunteer never presses anything.
+    runner.sweep()
+    db.session.expire_all()
+    card = db.session.get(CallingSession, away.id)
+    assert card.current_target_id != target.id
+    assert card.notice.get("reason") == "claim_expired" or card.current_target_id is not None, (
+        card.notice,
+        card.current_target_id,
+        card.ready,
+    )

@@ -175,15 +175,20 @@ def test_a_killed_web_process_leaves_nothing_behind(postgres_url, tmp_path):
             thread.join()
         assert errors == [], errors
         assert errors2 == [], errors2
-        check_nothing_left(engine, stack)
+        check_nothing_left(engine, stack, acknowledged=before + after)
         check_server_log(stack.server)
     finally:
         engine.dispose()
         stack.stop()
 
 
-def check_nothing_left(engine, stack) -> None:
+def check_nothing_left(engine, stack, acknowledged: list[int]) -> None:
     with engine.connect() as conn:
+        # Every outcome the server acknowledged is in the database.
+        recorded = set(
+            conn.execute(text("select id from calls where outcome_id is not null")).scalars()
+        )
+        assert set(acknowledged) <= recorded, set(acknowledged) - recorded
         # Nobody held by a session that is over (or by nobody).
         held = conn.execute(
             text(
@@ -222,3 +227,53 @@ def check_nothing_left(engine, stack) -> None:
             )
         ).all()
         assert doubled == [], doubled
+
+
+@pytest.mark.timeout(1800)  # a safety net only: every wait is bounded by progress
+def test_lost_doubled_and_reordered_callbacks_leave_nothing_behind(postgres_url, tmp_path):
+    """The same checks with Twilio's status callbacks duplicated, reordered and (the final
+    one) dropped at random: calls are settled from the provider, never left open."""
+    stack = CallingStack(
+        postgres_url,
+        tmp_path,
+        speed=20.0,
+        PHONEBANK_SWEEP_INTERVAL_SECONDS="1",
+        PHONEBANK_RECONCILE_TALKING_AFTER_SECONDS="3",
+        PHONEBANK_RECONCILE_RINGING_MARGIN_SECONDS="3",
+    ).start()
+    engine = create_engine(postgres_url)
+    try:
+        data = seed_campaign(stack.app(), people=PEOPLE, dialing_mode="power", volunteers=3)
+        stack.control.configure(outcome_mix={"human": 0.5, "no-answer": 0.25, "busy": 0.25})
+        stack.control.set_faults(duplicate=0.3, reorder=0.3, drop_final=0.3, seed=11)
+        volunteers = [stack.volunteer(email) for email in data["volunteers"]]
+        for volunteer in volunteers:
+            volunteer.join(data["campaign_id"])
+            volunteer.connect_audio()
+            volunteer.emit("volunteer.ready", {"ready": True})
+        stop, errors, acknowledged = threading.Event(), [], []
+        threads = run_volunteers(volunteers, stop, errors, acknowledged)
+        settle(
+            engine,
+            "calls made through the faults",
+            "select count(*) from calls where status in "
+            "('completed', 'busy', 'no-answer', 'failed', 'canceled')",
+            lambda rows: rows[0][0] >= 15 and len(acknowledged) >= 5,
+        )
+        for volunteer in volunteers:
+            volunteer.emit("volunteer.ready", {"ready": False})
+        settle(
+            engine,
+            "every call final",
+            "select id, status from calls where status not in "
+            "('completed', 'busy', 'no-answer', 'failed', 'canceled') order by id",
+            lambda rows: rows == [],
+        )
+        stop.set()
+        for thread in threads:
+            thread.join()
+        assert errors == [], errors
+        check_nothing_left(engine, stack, acknowledged)
+    finally:
+        engine.dispose()
+        stack.stop()

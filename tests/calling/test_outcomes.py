@@ -1114,9 +1114,11 @@ def test_prepare_call_refuses_a_claim_lost_to_someone_else(db, clock):
     clock.advance(minutes=10)  # the lease ran out; someone else got the person
     other = volunteer()
     assert claim_next_voter(campaign, other, clock.now).target.person_id == person.id
-    with pytest.raises(CallingError):
-        calling.prepare_call(session)
+    # Not an error that the rollback would undo (leaving the same voter on the card): the
+    # card is cleared with a notice, and the caller goes on to the next voter.
+    assert calling.prepare_call(session) is None
     assert session.current_target_id is None
+    assert session.notice == {"reason": "claim_expired"}
     assert count(Call) == 0
     assert target_of(campaign, person).claimed_by_id == other.id
 
