@@ -18,6 +18,15 @@
   let selectedOutcome = null;
   let renderedCallId = null; // the call the form belongs to
   let draftTimer = null;
+  let callInHand = false; // a call under way, or ended with no outcome yet
+
+  // Leaving mid-call (Back, closing the tab) would leave the voter alone on the line and
+  // the outcome unrecorded: the browser asks first.
+  window.addEventListener("beforeunload", (event) => {
+    if (!callInHand) return;
+    event.preventDefault();
+    event.returnValue = "";
+  });
 
   // --- talking to the server ------------------------------------------------------------
 
@@ -407,6 +416,7 @@
     $("total-talk").textContent = fmtDuration(s.totals.talk_seconds);
 
     if (s.ended) {
+      callInHand = false;
       for (const id of ["audio-setup", "loop", "actionbar"]) $(id).hidden = true;
       $("ended").hidden = false;
       $("ended-totals").textContent = `${s.totals.calls} calls, ${s.totals.contacts} conversations.`;
@@ -464,6 +474,7 @@
     }
     const inCall = ["dialing", "ringing", "talking", "machine"].includes(callState);
     const wrapup = st === "wrapup" || (call && call.manual && callState === "talking");
+    callInHand = !!call && (inCall || wrapup);
     $("outcome-card").hidden = !(call && (wrapup || callState === "talking"));
     // The form is built from session.join's reply; a snapshot that arrives first (a push,
     // or that very reply) leaves the draft for the render after it, so nothing typed is lost.
