@@ -741,6 +741,7 @@ class Stats:
     voters: int = 0  # voter cards received (all time)
     submits: int = 0
     submit_errors: Counter = field(default_factory=Counter)
+    submit_retries: int = 0
     acked: dict[int, str] = field(default_factory=dict)  # call id -> outcome acknowledged
     outcomes: Counter = field(default_factory=Counter)
     starved: Counter = field(default_factory=Counter)  # freed, but nobody could be given
@@ -941,10 +942,17 @@ class Volunteer:
         if self.free_since is None:
             self.free_since, self.free_kind = t0, "submitted"
         stats.submits += 1
-        try:
-            reply = await self.sio.call("outcome.submit", payload, timeout=60)
-        except Exception as exc:  # noqa: BLE001
-            reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        # As the page does: a save with no answer is sent again with the same submission id
+        # (up to four tries), which the server records once.
+        for attempt in range(4):
+            try:
+                reply = await self.sio.call("outcome.submit", payload, timeout=60)
+                break
+            except Exception as exc:  # noqa: BLE001
+                reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+                stats.submit_retries += 1
+                if not self.alive or attempt == 3:
+                    break
         if reply and reply.get("ok"):
             stats.submit_ack.append(time.monotonic() - t0)
             stats.outcomes[payload["outcome"]] += 1
@@ -1577,6 +1585,7 @@ class Bench:
             "stale_pushes_dropped": stats.stale,
                 "submits": stats.submits,
                 "submit_errors": dict(stats.submit_errors),
+                "submit_retries": stats.submit_retries,
                 "starved": dict(stats.starved),
                 "stalls_nudged": stats.stalls,
                 "unpaired_voter_changes": stats.unpaired,
@@ -1694,7 +1703,8 @@ def render(r: dict) -> str:
         "peak RSS: " + ", ".join(f"{n} {v:.0f} MB" for n, v in rss.items()),
         f"client: {cl['voter_cards']} voter cards, {cl['pushes']} pushes "
         f"({cl['stale_pushes_dropped']} out of order, dropped), {cl['submits']} "
-        f"submits, submit errors {cl['submit_errors'] or 0}, starved {cl['starved'] or 0}, "
+        f"submits, submit errors {cl['submit_errors'] or 0} "
+        f"(retried {cl.get('submit_retries', 0)}), starved {cl['starved'] or 0}, "
         f"stalls nudged {cl['stalls_nudged']}, disconnects {cl['disconnects']}",
     ]
     if cl["errors"]:

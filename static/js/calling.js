@@ -34,7 +34,11 @@
     return new Promise((resolve) => {
       socket.timeout(15000).emit(event, data || {}, (err, reply) => {
         if (err) {
-          resolve({ ok: false, error: "No answer from the server; check your connection." });
+          resolve({
+            ok: false,
+            unanswered: true,
+            error: "No answer from the server; check your connection.",
+          });
           return;
         }
         if (reply && reply.state) render(reply.state);
@@ -337,14 +341,21 @@
     if (draft.callback_at) callbackAt = new Date(draft.callback_at).toISOString();
     $("submit-outcome").disabled = true;
     const callId = renderedCallId;
-    const reply = await send("outcome.submit", {
+    const payload = {
       call_id: callId,
       submission_id: submissionId(callId),
       outcome: selectedOutcome,
       answers: draft.answers,
       notes: draft.notes,
       callback_at: callbackAt,
-    });
+    };
+    // A save that got no answer (a busy server, a dropped connection) is sent again with the
+    // same submission id, which the server recognises: it is recorded once, never lost.
+    let reply = await send("outcome.submit", payload);
+    for (let attempt = 1; reply.unanswered && attempt < 4; attempt++) {
+      $("outcome-error").textContent = "Still saving… (the server is slow to answer)";
+      reply = await send("outcome.submit", payload);
+    }
     $("submit-outcome").disabled = false;
     if (!reply.ok) { $("outcome-error").textContent = reply.error; return; }
     localStorage.removeItem(DRAFT_KEY);
