@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import secrets
 import statistics
@@ -40,6 +39,10 @@ from sqlalchemy import create_engine, text
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import env_for as results_env_for  # noqa: E402  (bench/results.py)
+from results import start_server as results_start_server  # noqa: E402
+
 OUT_DIR = REPO_ROOT / "bench" / "out"
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 READ_P99_TARGET_MS = 100.0
@@ -51,17 +54,12 @@ def log(message: str) -> None:
     print(f"[api bench] {message}", file=sys.stderr, flush=True)
 
 
+# The production server's settings, and how it is started, as in the results benchmark.
+SERVER_ENV = {"PHONEBANK_DB_POOL_SIZE": "20"}
+
+
 def env_for(url: str, secret: str, port: int | None = None) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PHONEBANK_ENV": "production",
-        "PHONEBANK_SECRET_KEY": secret,
-        "PHONEBANK_DATABASE_URL": url,
-        "PHONEBANK_PUBLIC_URL": f"http://127.0.0.1:{port}" if port else "http://127.0.0.1",
-        "PHONEBANK_SECURE_COOKIES": "false",
-        "PHONEBANK_LOG_LEVEL": "WARNING",
-        "PHONEBANK_DB_POOL_SIZE": "20",
-    }
+    return results_env_for(url, secret, port, **SERVER_ENV)
 
 
 SEED = """
@@ -89,24 +87,7 @@ def app_for(url: str, secret: str):
 
 
 def start_server(url: str, secret: str) -> tuple[subprocess.Popen, int]:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log_file = open(OUT_DIR / "api-gunicorn.log", "w")  # noqa: SIM115
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1", "-b",
-         f"127.0.0.1:{port}", "phonebank.wsgi:app"],
-        cwd=REPO_ROOT, env=env_for(url, secret, port), stdout=log_file, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    for _ in range(300):
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).ok:
-                return server, port
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise RuntimeError("the server did not start")
+    return results_start_server(url, secret, "api-gunicorn.log", **SERVER_ENV)
 
 
 def open_loop(base: str, token: str, paths, rate: float, seconds: float) -> dict:

@@ -50,7 +50,8 @@ def log(message: str) -> None:
     print(f"[results bench] {message}", file=sys.stderr, flush=True)
 
 
-def env_for(url: str, secret: str, port: int | None = None) -> dict[str, str]:
+def env_for(url: str, secret: str, port: int | None = None, **extra: str) -> dict[str, str]:
+    """The production server's settings for a bench database (``extra``: more of them)."""
     return {
         **os.environ,
         "PHONEBANK_ENV": "production",
@@ -62,6 +63,7 @@ def env_for(url: str, secret: str, port: int | None = None) -> dict[str, str]:
         "PHONEBANK_IMPORT_RUNNER": "worker",
         "PHONEBANK_TIME_ZONE": ZONE,
         "PHONEBANK_LOG_LEVEL": "WARNING",
+        **extra,
     }
 
 
@@ -235,17 +237,21 @@ def check_tallies(engine, ids: dict) -> None:
     log(f"tallies agree with the calls: {tuple(direct)} (calls, contacts, IDs)")
 
 
-def start_server(url: str, secret: str) -> tuple[subprocess.Popen, int]:
+def start_server(
+    url: str, secret: str, log_name: str = "results-gunicorn.log", **extra: str
+) -> tuple[subprocess.Popen, int]:
+    """``gunicorn -k gevent -w 1`` on a free port, once it answers ``/healthz``."""
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    log_file = open(OUT_DIR / "results-gunicorn.log", "w")  # noqa: SIM115
+    log_file = open(OUT_DIR / log_name, "w")  # noqa: SIM115
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1", "-b",
          f"127.0.0.1:{port}", "phonebank.wsgi:app"],
-        cwd=REPO_ROOT, env=env_for(url, secret, port), stdout=log_file, stderr=subprocess.STDOUT,
+        cwd=REPO_ROOT, env=env_for(url, secret, port, **extra), stdout=log_file,
+        stderr=subprocess.STDOUT,
     )  # fmt: skip
     for _ in range(300):
         try:

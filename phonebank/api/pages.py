@@ -32,7 +32,6 @@ def staff_only():
 
 @bp.get("")
 def index():
-    changes.sequence()
     return render_template(
         "integrations/index.html", **_context_of_index(), new_token=None, new_secret=None
     )

@@ -49,6 +49,7 @@ def people_json(ids: list[int]) -> list[dict[str, Any]]:
     if not ids:
         return []
     connection = db.session.connection()  # plain rows: no ORM layer on the hot path
+    pg = connection.dialect.name == "postgresql"  # ids as one array there
     people = {
         row.id: row
         for row in connection.execute(
@@ -63,10 +64,10 @@ def people_json(ids: list[int]) -> list[dict[str, Any]]:
                 *(getattr(Person, name) for name in PERSON_FLAGS),
             ).where(
                 Person.id == any_(bindparam("ids", type_=ARRAY(Integer)))
-                if connection.dialect.name == "postgresql"
+                if pg
                 else Person.id.in_(ids)
             ),
-            {"ids": list(ids)} if connection.dialect.name == "postgresql" else {},
+            {"ids": list(ids)} if pg else {},
         )
     }
     held: dict[str, dict[int, list]] = {

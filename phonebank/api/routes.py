@@ -181,17 +181,20 @@ def int_arg(name: str, default: int = 0) -> int:
     return int(raw)
 
 
+def parse_time(raw: Any, name: str, status: int) -> datetime:
+    """An ISO 8601 time with its offset, or the ``status`` answer saying what is wrong."""
+    try:
+        moment = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ApiError(status, f"{name} is an ISO 8601 time with its offset.") from exc
+    if moment.tzinfo is None:
+        raise ApiError(status, f"{name} needs a time zone offset (e.g. 2026-11-03T00:00:00Z).")
+    return moment
+
+
 def time_arg(name: str) -> datetime | None:
     raw = request.args.get(name)
-    if not raw:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ApiError(400, f"{name} is an ISO 8601 time with its offset.") from exc
-    if moment.tzinfo is None:
-        raise ApiError(400, f"{name} needs a time zone offset (e.g. 2026-11-03T00:00:00Z).")
-    return moment
+    return parse_time(raw, name, 400) if raw else None
 
 
 def page(items: list, cursor_of, limit: int, **extra) -> dict[str, Any]:
@@ -480,14 +483,7 @@ def record_canvass():
             "to answer); notes is text.",
         )
     occurred = data.get("occurred_at")
-    moment = None
-    if occurred is not None:
-        try:
-            moment = datetime.fromisoformat(str(occurred).replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise ApiError(422, "occurred_at is an ISO 8601 time with its offset.") from exc
-        if moment.tzinfo is None:
-            raise ApiError(422, "occurred_at needs a time zone offset.")
+    moment = None if occurred is None else parse_time(occurred, "occurred_at", 422)
     campaign = data.get("campaign", restricted_campaign())
     if restricted_campaign() is not None and campaign != restricted_campaign():
         raise ApiError(403, "This key records canvasses for its own campaign only.")
@@ -553,12 +549,8 @@ def create_event():
     data = body()
     if not isinstance(data, dict):
         raise ApiError(400, "Send a JSON object.")
-    try:
-        starts = datetime.fromisoformat(str(data.get("start_date", "")).replace("Z", "+00:00"))
-        ends = data.get("end_date")
-        ends = datetime.fromisoformat(str(ends).replace("Z", "+00:00")) if ends else None
-    except ValueError as exc:
-        raise ApiError(422, "start_date and end_date are ISO 8601 times with offsets.") from exc
+    starts = parse_time(data.get("start_date", ""), "start_date", 422)
+    ends = parse_time(data["end_date"], "end_date", 422) if data.get("end_date") else None
     capacity = data.get("capacity")
     if capacity is not None and (not isinstance(capacity, int) or isinstance(capacity, bool)):
         raise ApiError(422, "capacity is a whole number.")
@@ -637,6 +629,15 @@ def record_attendance(event_id: int):
 # --- do-not-call ---------------------------------------------------------------------------
 
 
+def do_not_call_json(row: DoNotCallNumber) -> dict[str, Any]:
+    return {
+        "number": row.number,
+        "reason": row.reason,
+        "source": row.source,
+        "added_date": row.added_at.isoformat(),
+    }
+
+
 @bp.get("/do_not_call")
 @api_view(ApiScope.READ_DO_NOT_CALL)
 def list_do_not_call():
@@ -649,15 +650,7 @@ def list_do_not_call():
         .order_by(DoNotCallNumber.number)
         .limit(limit)
     )
-    items = [
-        {
-            "number": row.number,
-            "reason": row.reason,
-            "source": row.source,
-            "added_date": row.added_at.isoformat(),
-        }
-        for row in db.session.scalars(query)
-    ]
+    items = [do_not_call_json(row) for row in db.session.scalars(query)]
     db.session.rollback()
     return jsonify(page(items, lambda r: r["number"], limit))
 
@@ -676,12 +669,7 @@ def add_do_not_call():
     except SupporterError as exc:
         raise ApiError(422, str(exc)) from exc
     db.session.commit()
-    payload = {
-        "number": row.number,
-        "reason": row.reason,
-        "source": row.source,
-        "added_date": row.added_at.isoformat(),
-    }
+    payload = do_not_call_json(row)
     db.session.rollback()
     return jsonify(payload), 201
 

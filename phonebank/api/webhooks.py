@@ -74,7 +74,8 @@ def create_subscription(
     unknown = sorted(set(event_types) - set(changes.EVENT_TYPES))
     if unknown:
         raise SubscriptionRefused(f"Unknown event type(s): {', '.join(unknown)}.")
-    changes.sequence()
+    # From the feed's end: events not yet given a position get one after it, so they are
+    # delivered too.
     subscription = WebhookSubscription(
         name=name[:100],
         url=url[:500],

@@ -30,12 +30,14 @@ from phonebank.campaigns.hours import (
 from phonebank.extensions import db
 from phonebank.models import (
     Call,
+    CallingSession,
     Campaign,
     CampaignTarget,
     DoNotCallNumber,
     Person,
     Phone,
     PhoneStatus,
+    SocketConnection,
     TargetStatus,
     User,
     utcnow,
@@ -273,8 +275,6 @@ def renew_present_claims(now: datetime | None = None) -> int:
     """Claims on the card of a volunteer who is there (a live socket) are renewed: a preview
     the volunteer is looking at stays theirs however long they read (the sweeper runs this,
     before releasing expired claims)."""
-    from phonebank.models import CallingSession, SocketConnection
-
     now = now or utcnow()
     lease = timedelta(seconds=int(current_app.config["CLAIM_LEASE_SECONDS"]))
     on_cards = select(CallingSession.current_target_id).where(

@@ -86,22 +86,26 @@ def lock_session(session_id: int) -> CallingSession | None:
     )
 
 
+def _seen_since(now: datetime | None = None) -> datetime:
+    """Seen after this, a volunteer is there even without a socket row (a dead process's
+    rows take this long to be forgotten)."""
+    return (now or utcnow()) - timedelta(seconds=int(current_app.config["PROCESS_DEAD_SECONDS"]))
+
+
 def present(now: datetime | None = None):
     """SQL condition: the session's volunteer is there, with a live socket connection or seen
     within the time a dead process's connections take to be forgotten."""
-    dead_after = timedelta(seconds=int(current_app.config["PROCESS_DEAD_SECONDS"]))
-    recently = (now or utcnow()) - dead_after
     return CallingSession.user_id.in_(select(SocketConnection.user_id)) | (
-        CallingSession.last_seen_at >= recently
+        CallingSession.last_seen_at >= _seen_since(now)
     )
 
 
 def is_present(session: CallingSession) -> bool:
-    return bool(
-        db.session.scalar(
-            select(CallingSession.id).where(CallingSession.id == session.id, present())
-        )
-    )
+    """``present`` for one session; seen just now (every calling event marks it), no query."""
+    if session.last_seen_at is not None and session.last_seen_at >= _seen_since():
+        return True
+    query = select(SocketConnection.sid).where(SocketConnection.user_id == session.user_id)
+    return db.session.scalar(query.limit(1)) is not None
 
 
 def open_session_for(user: User) -> CallingSession | None:

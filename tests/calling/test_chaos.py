@@ -73,6 +73,26 @@ def work(volunteer, stop: threading.Event, errors: list, calls: list) -> None:
             errors.append(reply.get("error"))
 
 
+def ready_volunteers(stack, data) -> list:
+    """Every seeded volunteer joins, connects audio and presses Ready."""
+    volunteers = [stack.volunteer(email) for email in data["volunteers"]]
+    for volunteer in volunteers:
+        volunteer.join(data["campaign_id"])
+        volunteer.connect_audio()
+        volunteer.emit("volunteer.ready", {"ready": True})
+    return volunteers
+
+
+def settle_every_call(engine) -> None:
+    settle(
+        engine,
+        "every call final",
+        "select id, status from calls where status not in "
+        "('completed', 'busy', 'no-answer', 'failed', 'canceled') order by id",
+        lambda rows: rows == [],
+    )
+
+
 def run_volunteers(volunteers, stop, errors, calls) -> list[threading.Thread]:
     threads = [
         threading.Thread(target=work, args=(v, stop, errors, calls), daemon=True)
@@ -114,11 +134,7 @@ def test_a_killed_web_process_leaves_nothing_behind(postgres_url, tmp_path):
             stack.app(), people=PEOPLE, dialing_mode="power", volunteers=VOLUNTEERS
         )
         stack.control.configure(outcome_mix={"human": 0.5, "no-answer": 0.25, "busy": 0.25})
-        volunteers = [stack.volunteer(email) for email in data["volunteers"]]
-        for volunteer in volunteers:
-            volunteer.join(data["campaign_id"])
-            volunteer.connect_audio()
-            volunteer.emit("volunteer.ready", {"ready": True})
+        volunteers = ready_volunteers(stack, data)
 
         # Phase one: calling goes on until calls are in flight, then the process is killed.
         stop, errors, before = threading.Event(), [], []
@@ -163,13 +179,7 @@ def test_a_killed_web_process_leaves_nothing_behind(postgres_url, tmp_path):
         )
         for volunteer in back:
             volunteer.emit("volunteer.ready", {"ready": False})
-        settle(
-            engine,
-            "every call final",
-            "select id, status from calls where status not in "
-            "('completed', 'busy', 'no-answer', 'failed', 'canceled') order by id",
-            lambda rows: rows == [],
-        )
+        settle_every_call(engine)
         stop2.set()
         for thread in threads:
             thread.join()
@@ -246,11 +256,7 @@ def test_lost_doubled_and_reordered_callbacks_leave_nothing_behind(postgres_url,
         data = seed_campaign(stack.app(), people=PEOPLE, dialing_mode="power", volunteers=3)
         stack.control.configure(outcome_mix={"human": 0.5, "no-answer": 0.25, "busy": 0.25})
         stack.control.set_faults(duplicate=0.3, reorder=0.3, drop_final=0.3, seed=11)
-        volunteers = [stack.volunteer(email) for email in data["volunteers"]]
-        for volunteer in volunteers:
-            volunteer.join(data["campaign_id"])
-            volunteer.connect_audio()
-            volunteer.emit("volunteer.ready", {"ready": True})
+        volunteers = ready_volunteers(stack, data)
         stop, errors, acknowledged = threading.Event(), [], []
         threads = run_volunteers(volunteers, stop, errors, acknowledged)
         settle(
@@ -262,13 +268,7 @@ def test_lost_doubled_and_reordered_callbacks_leave_nothing_behind(postgres_url,
         )
         for volunteer in volunteers:
             volunteer.emit("volunteer.ready", {"ready": False})
-        settle(
-            engine,
-            "every call final",
-            "select id, status from calls where status not in "
-            "('completed', 'busy', 'no-answer', 'failed', 'canceled') order by id",
-            lambda rows: rows == [],
-        )
+        settle_every_call(engine)
         stop.set()
         for thread in threads:
             thread.join()
