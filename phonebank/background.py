@@ -24,6 +24,7 @@ from datetime import timedelta
 
 from flask import Flask, current_app
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import OperationalError
 
 from phonebank.extensions import db, socketio
 from phonebank.models import SocketConnection, WebProcess, utcnow
@@ -59,17 +60,35 @@ def start(app: Flask) -> None:
     log.info("background work started in process %s", process_id())
 
 
+# PostgreSQL's answers that mean "try again": deadlock detected, serialization failure.
+RETRYABLE = {"40P01", "40001"}
+
+
+def one_pass(app: Flask, what: str, work, *args) -> None:
+    """One pass of a background loop in its own app context: an error is logged and rolled
+    back, never the end of the loop. A deadlock or serialization failure (PostgreSQL chose
+    this pass as the one to abort) is expected now and then and only warned about: the next
+    pass does the work."""
+    with app.app_context():
+        try:
+            work(*args)
+        except OperationalError as exc:
+            db.session.rollback()
+            if getattr(exc.orig, "sqlstate", None) in RETRYABLE:
+                log.warning("%s: %s; the next pass tries again", what, type(exc.orig).__name__)
+            else:
+                log.exception("%s failed", what)
+        except Exception:
+            db.session.rollback()
+            log.exception("%s failed", what)
+        finally:
+            db.session.remove()
+
+
 def beat_forever(app: Flask) -> None:
     interval = max(1.0, dead_after(app).total_seconds() / 3)
     while True:
-        with app.app_context():
-            try:
-                beat()
-            except Exception:
-                log.exception("heartbeat failed")
-                db.session.rollback()
-            finally:
-                db.session.remove()
+        one_pass(app, "heartbeat", beat)
         socketio.sleep(interval)
 
 

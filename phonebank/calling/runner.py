@@ -124,14 +124,7 @@ def sweep_forever(app: Flask) -> None:
     ``SWEEP_INTERVAL_SECONDS``."""
     interval = int(app.config["SWEEP_INTERVAL_SECONDS"])
     while True:
-        with app.app_context():
-            try:
-                sweep()
-            except Exception:
-                log.exception("sweep failed")
-                db.session.rollback()
-            finally:
-                db.session.remove()
+        background.one_pass(app, "sweep", sweep)
         socketio.sleep(interval)
 
 

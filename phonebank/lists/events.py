@@ -16,6 +16,7 @@ from flask import Flask
 from flask_login import current_user
 from flask_socketio import join_room
 
+from phonebank import background
 from phonebank.calling import protocol
 from phonebank.extensions import db, socket_handler, socketio
 from phonebank.lists import services
@@ -57,15 +58,13 @@ def watch_forever(app: Flask) -> None:
             ids = list(_watched)
         if not ids:
             continue
-        with app.app_context():
-            try:
-                if ticks % 20 == 0:
-                    services.recover_stale()
-                _push(ids)
-            except Exception:
-                log.exception("list watcher failed")
-            finally:
-                db.session.remove()
+        background.one_pass(app, "list watcher", _watch_pass, ids, ticks % 20 == 0)
+
+
+def _watch_pass(ids: list[int], recover: bool) -> None:
+    if recover:
+        services.recover_stale()
+    _push(ids)
 
 
 def _push(ids: list[int]) -> None:

@@ -18,6 +18,7 @@ from flask_login import current_user
 from flask_socketio import join_room, leave_room
 from sqlalchemy import select
 
+from phonebank import background
 from phonebank.calling import protocol
 from phonebank.calling import services as calling
 from phonebank.calling.protocol import Notice
@@ -69,13 +70,7 @@ def figures_forever(app: Flask) -> None:
         campaign_ids = services.take_dirty()
         if not campaign_ids:
             continue
-        with app.app_context():
-            try:
-                push_figures(campaign_ids)
-            except Exception:
-                log.exception("dashboard figures failed")
-            finally:
-                db.session.remove()
+        background.one_pass(app, "dashboard figures", push_figures, campaign_ids)
 
 
 def push_figures(campaign_ids: list[int]) -> None:

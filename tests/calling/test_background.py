@@ -211,3 +211,22 @@ def test_a_claim_lost_while_away_is_cleared_from_the_card_honestly(db, now, app)
         card.current_target_id,
         card.ready,
     )
+
+
+def test_a_pass_chosen_as_a_deadlock_victim_is_only_warned_about(app, caplog):
+    import logging
+
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    def deadlocked():
+        raise OperationalError("UPDATE ...", {}, psycopg.errors.DeadlockDetected())
+
+    def broken():
+        raise RuntimeError("a real bug")
+
+    with caplog.at_level(logging.WARNING, logger="phonebank.background"):
+        background.one_pass(app, "sweep", deadlocked)
+        background.one_pass(app, "sweep", broken)
+    levels = [(r.levelname, r.getMessage().split(":")[0]) for r in caplog.records]
+    assert levels == [("WARNING", "sweep"), ("ERROR", "sweep failed")]
